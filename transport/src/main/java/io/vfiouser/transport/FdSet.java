@@ -1,0 +1,108 @@
+package io.vfiouser.transport;
+
+import io.vfiouser.transport.linux.ErrnoException;
+import io.vfiouser.transport.linux.Linux;
+import java.util.Arrays;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+
+/**
+ * File descriptors owned together, in the order they travelled. Whoever holds the set owns every fd in it
+ * until {@link #take(int) taking} one moves that fd's ownership out; {@link #close()} closes the rest, once.
+ *
+ * <p>A set is handed from thread to thread along with the message that carries it; its methods are
+ * synchronized so that a take on one thread and a close on another cannot both own an fd.
+ */
+public final class FdSet implements AutoCloseable {
+    private static final Logger LOG = LogManager.getLogger(FdSet.class);
+    private static final int TAKEN = -1;
+
+    /** A set with no fds; closing it does nothing. */
+    public static final FdSet EMPTY = new FdSet(new int[0]);
+
+    private final int[] fds;
+    private boolean closed;
+
+    private FdSet(int[] fds) {
+        this.fds = fds;
+    }
+
+    /** A set that owns {@code fds} (the array is copied). */
+    public static FdSet of(int... fds) {
+        return fds.length == 0 ? EMPTY : new FdSet(fds.clone());
+    }
+
+    /** A set that owns {@code fds} without copying the array; for arrays nobody else holds. */
+    static FdSet wrap(int[] fds) {
+        return fds.length == 0 ? EMPTY : new FdSet(fds);
+    }
+
+    /** The number of fds that travelled in this set (taken ones included). */
+    public int size() {
+        return fds.length;
+    }
+
+    public boolean isEmpty() {
+        return fds.length == 0;
+    }
+
+    /** The fd at {@code index}, still owned by the set. */
+    public synchronized int get(int index) {
+        int fd = fds[index];
+        if (fd == TAKEN) {
+            throw new IllegalStateException("fd " + index + " was taken already");
+        }
+        if (closed) {
+            throw new IllegalStateException("fd set is closed");
+        }
+        return fd;
+    }
+
+    /** Moves ownership of the fd at {@code index} to the caller, who must close it. */
+    public synchronized int take(int index) {
+        int fd = get(index);
+        fds[index] = TAKEN;
+        return fd;
+    }
+
+    /** Copies of the fds not yet taken, still owned by the set; for the transport's sendmsg. */
+    synchronized int[] peekAll() {
+        if (closed) {
+            throw new IllegalStateException("fd set is closed");
+        }
+        return fds.clone();
+    }
+
+    public synchronized boolean isClosed() {
+        return closed;
+    }
+
+    /** Closes every fd not taken. Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (int i = 0; i < fds.length; i++) {
+            if (fds[i] != TAKEN) {
+                closeQuietly(fds[i]);
+                fds[i] = TAKEN;
+            }
+        }
+    }
+
+    /** Closes one fd, logging (not throwing) a failure. */
+    public static void closeQuietly(int fd) {
+        try {
+            Linux.close(fd);
+        } catch (ErrnoException e) {
+            LOG.warn("close({}) failed: {}", fd, e.getMessage());
+        }
+    }
+
+    @Override
+    public synchronized String toString() {
+        return "FdSet" + Arrays.toString(fds) + (closed ? "(closed)" : "");
+    }
+}
