@@ -6,15 +6,24 @@ import io.netty.util.AbstractReferenceCounted;
  * Fired by {@link UnixChannel} into the pipeline just before the bytes of the {@code recvmsg(2)} that brought
  * these fds. The kernel ends such a read at the end of the chunk the fds rode on, so they belong to whatever
  * frame holds the read's last byte: stream position {@link #lastByteOffset()}, counted from the first byte the
- * connection received. Releasing it closes the fds nobody took.
+ * connection received. A well-behaved peer sends an fd-carrying message in a {@code sendmsg(2)} of its own that
+ * starts at the message's header, so that frame cannot start before the read did ({@link #firstByteOffset()}).
+ * Releasing it closes the fds nobody took.
  */
 public final class ReceivedFds extends AbstractReferenceCounted {
     private final FdSet fds;
+    private final long firstByteOffset;
     private final long lastByteOffset;
 
-    public ReceivedFds(FdSet fds, long lastByteOffset) {
+    public ReceivedFds(FdSet fds, long firstByteOffset, long lastByteOffset) {
         this.fds = fds;
+        this.firstByteOffset = firstByteOffset;
         this.lastByteOffset = lastByteOffset;
+    }
+
+    /** The stream offset of the first byte of the read that carried the fds. */
+    public long firstByteOffset() {
+        return firstByteOffset;
     }
 
     public FdSet fds() {
@@ -38,6 +47,6 @@ public final class ReceivedFds extends AbstractReferenceCounted {
 
     @Override
     public String toString() {
-        return "ReceivedFds(" + fds + " @" + lastByteOffset + ")";
+        return "ReceivedFds(" + fds + " @" + firstByteOffset + ".." + lastByteOffset + ")";
     }
 }

@@ -45,6 +45,9 @@ public final class Linux {
     public static final int EFD_NONBLOCK = 0x800;
     public static final int EFD_CLOEXEC = 0x80000;
 
+    private static final int F_GETFL = 3;
+    private static final int F_SETFL = 4;
+    private static final int O_NONBLOCK = 0x800;
     private static final int F_DUPFD_CLOEXEC = 1030;
     private static final int SHUT_RDWR = 2;
     /** Length of {@code sun_path} in {@code struct sockaddr_un}. */
@@ -74,7 +77,7 @@ public final class Linux {
     private static final MethodHandle RECVMSG = call("recvmsg", FunctionDescriptor.of(LONG, INT, PTR, INT));
     private static final MethodHandle SENDMSG = call("sendmsg", FunctionDescriptor.of(LONG, INT, PTR, INT));
     private static final MethodHandle CLOSE = call("close", FunctionDescriptor.of(INT, INT));
-    private static final MethodHandle DUP = LINKER.downcallHandle(
+    private static final MethodHandle FCNTL = LINKER.downcallHandle(
             LIBC.findOrThrow("fcntl"), FunctionDescriptor.of(INT, INT, INT, INT),
             Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
     private static final MethodHandle READ = call("read", FunctionDescriptor.of(LONG, INT, PTR, LONG));
@@ -357,11 +360,29 @@ public final class Linux {
     public static int dup(int fd) throws ErrnoException {
         MemorySegment cs = capture();
         try {
-            int copy = (int) DUP.invokeExact(cs, fd, F_DUPFD_CLOEXEC, 0);
+            int copy = (int) FCNTL.invokeExact(cs, fd, F_DUPFD_CLOEXEC, 0);
             if (copy < 0) {
                 throw new ErrnoException("fcntl(F_DUPFD_CLOEXEC)", errno(cs));
             }
             return copy;
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Puts {@code fd} into non-blocking mode ({@code O_NONBLOCK}), as an event loop needs. */
+    public static void setNonBlocking(int fd) throws ErrnoException {
+        MemorySegment cs = capture();
+        try {
+            int flags = (int) FCNTL.invokeExact(cs, fd, F_GETFL, 0);
+            if (flags < 0) {
+                throw new ErrnoException("fcntl(F_GETFL)", errno(cs));
+            }
+            if ((flags & O_NONBLOCK) == 0 && (int) FCNTL.invokeExact(cs, fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                throw new ErrnoException("fcntl(F_SETFL)", errno(cs));
+            }
         } catch (ErrnoException e) {
             throw e;
         } catch (Throwable t) {

@@ -1,0 +1,131 @@
+package io.vfiouser.transport.linux;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import org.junit.jupiter.api.Test;
+
+class LinuxTest {
+
+    @Test
+    void errnoExceptionNamesTheCallAndTheErrno() {
+        assertThatThrownBy(() -> Linux.close(-1))
+                .isInstanceOfSatisfying(ErrnoException.class, e -> {
+                    assertThat(e.call()).isEqualTo("close");
+                    assertThat(e.errno()).isEqualTo(Errno.EBADF);
+                    assertThat(e.getMessage()).contains("close").contains("EBADF");
+                });
+        assertThatThrownBy(() -> Linux.fstat(-1))
+                .isInstanceOfSatisfying(ErrnoException.class, e -> assertThat(e.call()).isEqualTo("fstat"));
+    }
+
+    @Test
+    void memfdIsSizedMappedSharedAndUnmappedWithItsArena() throws Exception {
+        int fd = Linux.memfdCreate("linux-test");
+        try {
+            Linux.ftruncate(fd, 8192);
+            FileStat stat = Linux.fstat(fd);
+            assertThat(stat.size()).isEqualTo(8192);
+            assertThat(stat.type()).isEqualTo(0100000); // S_IFREG
+
+            Arena first = Arena.ofShared();
+            MemorySegment a = Linux.mmap(fd, 0, 8192, Linux.PROT_READ | Linux.PROT_WRITE, first);
+            a.set(ValueLayout.JAVA_LONG, 4096, 0x1122334455667788L);
+            try (Arena second = Arena.ofConfined()) {
+                MemorySegment b = Linux.mmap(fd, 4096, 4096, Linux.PROT_READ, second);
+                assertThat(b.get(ValueLayout.JAVA_LONG, 0)).isEqualTo(0x1122334455667788L);
+            }
+            first.close();
+            assertThatThrownBy(() -> a.get(ValueLayout.JAVA_LONG, 0)).isInstanceOf(IllegalStateException.class);
+        } finally {
+            Linux.close(fd);
+        }
+    }
+
+    @Test
+    void mmapBeyondTheFileFailsWithoutCrashing() throws Exception {
+        int fd = Linux.memfdCreate("linux-test");
+        try (Arena arena = Arena.ofConfined()) {
+            assertThatThrownBy(() -> Linux.mmap(-1, 0, 4096, Linux.PROT_READ, arena))
+                    .isInstanceOfSatisfying(ErrnoException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EBADF));
+        } finally {
+            Linux.close(fd);
+        }
+    }
+
+    @Test
+    void eventfdCountsWritesAndReadsReset() throws Exception {
+        int fd = Linux.eventfd(0, Linux.EFD_NONBLOCK);
+        try {
+            assertThat(Linux.eventfdRead(fd)).isEqualTo(-1);
+            Linux.eventfdWrite(fd, 1);
+            Linux.eventfdWrite(fd, 2);
+            assertThat(Linux.eventfdRead(fd)).isEqualTo(3);
+            assertThat(Linux.eventfdRead(fd)).isEqualTo(-1);
+        } finally {
+            Linux.close(fd);
+        }
+    }
+
+    @Test
+    void dupGivesAnIndependentDescriptor() throws Exception {
+        int fd = Linux.eventfd(0, Linux.EFD_NONBLOCK);
+        int copy = Linux.dup(fd);
+        assertThat(copy).isNotEqualTo(fd);
+        Linux.close(fd);
+        Linux.eventfdWrite(copy, 5);
+        assertThat(Linux.eventfdRead(copy)).isEqualTo(5);
+        Linux.close(copy);
+    }
+
+    @Test
+    void sendmsgAndRecvmsgCarryFdsWithTheBytes() throws Exception {
+        int[] pair = Linux.socketPair(true);
+        int event = Linux.eventfd(0, Linux.EFD_NONBLOCK);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(16);
+            out.set(ValueLayout.JAVA_LONG, 0, 42);
+            MsgHdr send = new MsgHdr();
+            send.iov(0, out.address(), 16);
+            send.prepareSend(1, new int[] {event, event}, 2);
+            assertThat(Linux.sendmsg(pair[0], send)).isEqualTo(16);
+
+            MemorySegment in = arena.allocate(64);
+            MsgHdr recv = new MsgHdr();
+            recv.iov(0, in.address(), 64);
+            recv.prepareReceive(1);
+            assertThat(Linux.recvmsg(pair[1], recv)).isEqualTo(16);
+            assertThat(recv.controlTruncated()).isFalse();
+            int[] fds = recv.receivedFds();
+            assertThat(fds).hasSize(2).doesNotContain(event);
+            assertThat(in.get(ValueLayout.JAVA_LONG, 0)).isEqualTo(42);
+
+            Linux.eventfdWrite(fds[0], 7);
+            assertThat(Linux.eventfdRead(event)).isEqualTo(7);
+            for (int fd : fds) {
+                Linux.close(fd);
+            }
+            recv.prepareReceive(1);
+            assertThat(Linux.recvmsg(pair[1], recv)).isEqualTo(-1); // EAGAIN
+        } finally {
+            Linux.close(event);
+            Linux.close(pair[0]);
+            Linux.close(pair[1]);
+        }
+    }
+
+    @Test
+    void peerCredentialsNameThisProcess() throws Exception {
+        int[] pair = Linux.socketPair(true);
+        try {
+            PeerCredentials peer = Linux.peerCredentials(pair[0]);
+            assertThat(peer.pid()).isEqualTo(ProcessHandle.current().pid());
+        } finally {
+            Linux.close(pair[0]);
+            Linux.close(pair[1]);
+        }
+    }
+}
