@@ -17,6 +17,8 @@ import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.util.ReferenceCountUtil;
 import io.vfiouser.transport.linux.FileStat;
+import io.vfiouser.transport.testing.FdCount;
+import io.vfiouser.transport.testing.NoLeaks;
 import io.vfiouser.transport.linux.Linux;
 import io.vfiouser.transport.linux.MsgHdr;
 import java.lang.foreign.Arena;
@@ -38,12 +40,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The fd-carrying channels over real sockets. Frames in these tests are vfio-user shaped: a 16-byte header with
  * the u32 little-endian total size at offset 4 and an id at offset 0.
  */
+@ExtendWith(NoLeaks.class)
 class UnixChannelTest {
     private static final long TIMEOUT_S = 20;
     private static EventLoopGroup group;
@@ -515,27 +519,4 @@ class UnixChannelTest {
         }
     }
 
-    static final class FdCount {
-        static long now() {
-            try (var s = Files.list(Path.of("/proc/self/fd"))) {
-                return s.count();
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        }
-
-        static boolean isOpen(int fd) {
-            return Files.exists(Path.of("/proc/self/fd/" + fd), java.nio.file.LinkOption.NOFOLLOW_LINKS);
-        }
-
-        /** Waits until the process has at most {@code limit} fds open again. */
-        static void awaitAtMost(long limit) throws InterruptedException {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
-            long n;
-            while ((n = now()) > limit && System.nanoTime() < deadline) {
-                Thread.sleep(5);
-            }
-            assertThat(n).as("open fds").isLessThanOrEqualTo(limit);
-        }
-    }
 }
