@@ -1,0 +1,93 @@
+package io.vfiouser.codec;
+
+import static io.vfiouser.codec.message.PayloadDecoder.NONE;
+import static io.vfiouser.codec.message.PayloadDecoder.of;
+
+import io.vfiouser.codec.message.DeviceFeature;
+import io.vfiouser.codec.message.DeviceInfo;
+import io.vfiouser.codec.message.DmaAccess;
+import io.vfiouser.codec.message.DmaMapRequest;
+import io.vfiouser.codec.message.DmaUnmapReply;
+import io.vfiouser.codec.message.DmaUnmapRequest;
+import io.vfiouser.codec.message.IrqInfo;
+import io.vfiouser.codec.message.MigData;
+import io.vfiouser.codec.message.MigDataRead;
+import io.vfiouser.codec.message.PayloadDecoder;
+import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.codec.message.RegionInfo;
+import io.vfiouser.codec.message.RegionInfoRequest;
+import io.vfiouser.codec.message.RegionIoFds;
+import io.vfiouser.codec.message.RegionIoFdsRequest;
+import io.vfiouser.codec.message.RegionWriteMulti;
+import io.vfiouser.codec.message.RegionWriteMultiReply;
+import io.vfiouser.codec.message.SetIrqs;
+import io.vfiouser.codec.message.VersionPayload;
+
+/**
+ * The vfio-user commands (spec §3.0), each with the decoders of its request and reply payloads. Code 14 (the
+ * removed DIRTY_PAGES) and codes 0 and 19 and up are unknown: {@link #fromCode(int)} returns {@code null}.
+ */
+public enum VfioUserCommand {
+    VERSION(1, of(VersionPayload::decode), of(VersionPayload::decode)),
+    DMA_MAP(2, of(DmaMapRequest::decode), NONE),
+    DMA_UNMAP(3, of(DmaUnmapRequest::decode), of(DmaUnmapReply::decode)),
+    DEVICE_GET_INFO(4, of(DeviceInfo::decodeRequest), of(DeviceInfo::decodeReply)),
+    DEVICE_GET_REGION_INFO(5, of(RegionInfoRequest::decode), of(RegionInfo::decode)),
+    DEVICE_GET_REGION_IO_FDS(6, of(RegionIoFdsRequest::decode), of(RegionIoFds::decode)),
+    DEVICE_GET_IRQ_INFO(7, of(IrqInfo::decodeRequest), of(IrqInfo::decodeReply)),
+    DEVICE_SET_IRQS(8, of(SetIrqs::decode), NONE),
+    REGION_READ(9, of(RegionAccess::decodeReadRequest), of(RegionAccess::decodeReadReply)),
+    REGION_WRITE(10, of(RegionAccess::decodeWriteRequest), of(RegionAccess::decodeWriteReply)),
+    /** Sent by the server. */
+    DMA_READ(11, DmaAccess::decodeReadRequest, DmaAccess::decodeReadReply),
+    /** Sent by the server. */
+    DMA_WRITE(12, DmaAccess::decodeWriteRequest, DmaAccess::decodeWriteReply),
+    DEVICE_RESET(13, NONE, NONE),
+    REGION_WRITE_MULTI(15, of(RegionWriteMulti::decode), of(RegionWriteMultiReply::decode)),
+    DEVICE_FEATURE(16, of(DeviceFeature::decode), of(DeviceFeature::decode)),
+    MIG_DATA_READ(17, of(MigDataRead::decode), of(MigData::decodeReadReply)),
+    MIG_DATA_WRITE(18, of(MigData::decodeWriteRequest), NONE);
+
+    private static final VfioUserCommand[] BY_CODE = new VfioUserCommand[19];
+
+    static {
+        for (VfioUserCommand command : values()) {
+            BY_CODE[command.code] = command;
+        }
+    }
+
+    private final int code;
+    private final PayloadDecoder requestDecoder;
+    private final PayloadDecoder replyDecoder;
+
+    VfioUserCommand(int code, PayloadDecoder requestDecoder, PayloadDecoder replyDecoder) {
+        this.code = code;
+        this.requestDecoder = requestDecoder;
+        this.replyDecoder = replyDecoder;
+    }
+
+    /** The command for {@code code}, or {@code null} for an unknown code. */
+    public static VfioUserCommand fromCode(int code) {
+        return code >= 0 && code < BY_CODE.length ? BY_CODE[code] : null;
+    }
+
+    /** The command code on the wire. */
+    public int code() {
+        return code;
+    }
+
+    /** Whether the server sends this command to the client ({@code DMA_READ}, {@code DMA_WRITE}). */
+    public boolean sentByServer() {
+        return this == DMA_READ || this == DMA_WRITE;
+    }
+
+    /** Decodes the payload of this command's requests. */
+    public PayloadDecoder requestDecoder() {
+        return requestDecoder;
+    }
+
+    /** Decodes the payload of this command's successful replies. */
+    public PayloadDecoder replyDecoder() {
+        return replyDecoder;
+    }
+}

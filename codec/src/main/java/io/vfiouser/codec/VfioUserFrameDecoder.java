@@ -1,0 +1,90 @@
+package io.vfiouser.codec;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import java.util.List;
+
+/**
+ * Splits the inbound byte stream into vfio-user frames on the u32 little-endian {@code msg_size} at offset 4,
+ * which counts the 16-byte header (spec §1.5). Each frame goes down the pipeline as a retained slice whose
+ * readable bytes are exactly the frame. Messages that are not {@code ByteBuf}s (the transport's
+ * {@code ReceivedFds}) pass through unchanged and in order.
+ *
+ * <p>A {@code msg_size} below 16 or above the maximum is a framing error: the stream cannot be resynchronised,
+ * so the decoder fires a {@link VfioUserFramingException}, closes the channel and drops every byte it receives
+ * from then on. It decides as soon as the 8 bytes up to the size field have arrived.
+ */
+public class VfioUserFrameDecoder extends ByteToMessageDecoder {
+    /**
+     * Bytes allowed on top of {@code max_data_xfer_size}: header and fixed payload parts of the data-carrying
+     * messages (at most 16 + 16) with room to spare.
+     */
+    public static final int MESSAGE_OVERHEAD = 64;
+    /** The default maximum {@code msg_size}: the default {@code max_data_xfer_size} (1 MiB) + 64. */
+    public static final int DEFAULT_MAX_MESSAGE_SIZE =
+            maxMessageSizeFor(VfioUserCapabilities.DEFAULT_MAX_DATA_XFER_SIZE);
+
+    private static final int SIZE_FIELD_END = 8;
+
+    private final int maxMessageSize;
+    private boolean failed;
+
+    /** A decoder accepting messages up to {@link #DEFAULT_MAX_MESSAGE_SIZE}. */
+    public VfioUserFrameDecoder() {
+        this(DEFAULT_MAX_MESSAGE_SIZE);
+    }
+
+    /** A decoder accepting messages up to {@code maxMessageSize} bytes, header included (at least 16). */
+    public VfioUserFrameDecoder(int maxMessageSize) {
+        if (maxMessageSize < VfioUserHeader.HEADER_SIZE) {
+            throw new IllegalArgumentException("maxMessageSize below the header size: " + maxMessageSize);
+        }
+        this.maxMessageSize = maxMessageSize;
+    }
+
+    /** The maximum message size for a {@code max_data_xfer_size}: that plus {@link #MESSAGE_OVERHEAD}. */
+    public static int maxMessageSizeFor(long maxDataXferSize) {
+        if (maxDataXferSize < 0 || maxDataXferSize > Integer.MAX_VALUE - MESSAGE_OVERHEAD) {
+            throw new IllegalArgumentException("max_data_xfer_size out of range: " + maxDataXferSize);
+        }
+        return (int) maxDataXferSize + MESSAGE_OVERHEAD;
+    }
+
+    public int maxMessageSize() {
+        return maxMessageSize;
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        if (failed) {
+            in.skipBytes(in.readableBytes());
+            return;
+        }
+        if (in.readableBytes() < SIZE_FIELD_END) {
+            return;
+        }
+        int start = in.readerIndex();
+        long size = in.getUnsignedIntLE(start + 4);
+        if (size < VfioUserHeader.HEADER_SIZE || size > maxMessageSize) {
+            fail(ctx, in, size);
+            return;
+        }
+        if (in.readableBytes() >= size) {
+            out.add(in.readRetainedSlice((int) size));
+        }
+    }
+
+    private void fail(ChannelHandlerContext ctx, ByteBuf in, long size) {
+        failed = true;
+        int start = in.readerIndex();
+        int msgId = in.getUnsignedShortLE(start);
+        int command = in.getUnsignedShortLE(start + 2);
+        in.skipBytes(in.readableBytes());
+        String problem = size < VfioUserHeader.HEADER_SIZE ? "is below the header size" : "exceeds the maximum " + maxMessageSize;
+        ctx.fireExceptionCaught(new VfioUserFramingException(
+                "msg_size " + size + " of message " + msgId + " (command " + command + ") " + problem,
+                msgId, command, size));
+        ctx.close();
+    }
+}

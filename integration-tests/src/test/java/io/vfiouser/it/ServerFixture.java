@@ -1,0 +1,84 @@
+package io.vfiouser.it;
+
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.vfiouser.client.ClientOptions;
+import io.vfiouser.client.VfioUserClient;
+import io.vfiouser.device.DeviceDescription;
+import io.vfiouser.device.PciIdentity;
+import io.vfiouser.server.HostedDevice;
+import io.vfiouser.server.VfioUserServer;
+import io.vfiouser.transport.testing.FdCount;
+import io.vfiouser.transport.testing.NoLeaks;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A server with one device on a socket in a fresh directory, clients that connect to it, and the checks every
+ * test ends with: every client closed, no fd of the process left open that was not open before, no leaked buffer.
+ */
+final class ServerFixture implements AutoCloseable {
+    static final DeviceDescription NULL_DEVICE =
+            new DeviceDescription("test-null", PciIdentity.of(0x4a56, 0x0001, 0xff0000));
+
+    private final long fdsBefore;
+    private final Path dir;
+    private final EventLoopGroup clientLoops;
+    private final VfioUserServer server;
+    private final HostedDevice device;
+    private final List<VfioUserClient> clients = new ArrayList<>();
+
+    ServerFixture() throws Exception {
+        fdsBefore = FdCount.now();
+        dir = Files.createTempDirectory("vfio-user-it");
+        clientLoops = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        server = VfioUserServer.builder().threads(2).build();
+        device = server.serve(NULL_DEVICE, dir.resolve("dev.sock"));
+    }
+
+    Path socket() {
+        return dir.resolve("dev.sock");
+    }
+
+    HostedDevice device() {
+        return device;
+    }
+
+    VfioUserClient client() throws Exception {
+        return client(ClientOptions.DEFAULT);
+    }
+
+    VfioUserClient client(ClientOptions options) throws Exception {
+        VfioUserClient client = VfioUserClient.connect(clientLoops, socket(), options);
+        clients.add(client);
+        return client;
+    }
+
+    /** Waits until the device has no client attached, as after a disconnect the server notices. */
+    void awaitNoClient() throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (device.hasClient()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the device still has a client attached");
+            }
+            Thread.sleep(2);
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        for (VfioUserClient c : clients) {
+            c.close();
+        }
+        server.close();
+        clientLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        Files.deleteIfExists(socket());
+        Files.deleteIfExists(dir);
+        FdCount.awaitAtMost(fdsBefore);
+        NoLeaks.assertNoLeaks("the test");
+    }
+}

@@ -1,0 +1,107 @@
+package io.vfiouser.server;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.vfiouser.codec.VfioUserFrameDecoder;
+import io.vfiouser.codec.VfioUserMessageDecoder;
+import io.vfiouser.codec.VfioUserMessageEncoder;
+import io.vfiouser.device.DeviceDescription;
+import io.vfiouser.transport.FdAttachHandler;
+import io.vfiouser.transport.UnixChannel;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+
+/**
+ * One device served on one socket. It accepts one client at a time: a connection that arrives while a client is
+ * attached is closed at once; after the client leaves, the next connection attaches.
+ */
+public final class HostedDevice implements AutoCloseable {
+    private static final VfioUserMessageEncoder ENCODER = VfioUserMessageEncoder.INSTANCE;
+
+    private final DeviceDescription description;
+    private final String where;
+    private final ServerOptions options;
+    private final Logger log;
+    private final AtomicReference<Channel> client = new AtomicReference<>();
+    private final CompletableFuture<Void> closed = new CompletableFuture<>();
+    private volatile Channel listener;
+
+    HostedDevice(DeviceDescription description, String where, ServerOptions options) {
+        this.description = description;
+        this.where = where;
+        this.options = options;
+        this.log = LogManager.getLogger("io.vfiouser.device." + description.name());
+    }
+
+    public DeviceDescription description() {
+        return description;
+    }
+
+    /** The socket path, or {@code fd:N} for an adopted socket. */
+    public String where() {
+        return where;
+    }
+
+    /** Whether a client is attached right now. */
+    public boolean hasClient() {
+        return client.get() != null;
+    }
+
+    /** Completes when the device stops being served. */
+    public CompletableFuture<Void> closeFuture() {
+        return closed;
+    }
+
+    void listening(Channel listener) {
+        this.listener = listener;
+        listener.closeFuture().addListener(f -> {
+            Channel c = client.get();
+            if (c != null) {
+                c.close();
+            }
+            closed.complete(null);
+        });
+    }
+
+    ChannelInitializer<UnixChannel> childInitializer() {
+        return new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(UnixChannel ch) {
+                if (!client.compareAndSet(null, ch)) {
+                    log.warn("{}: refused a second client while one is attached", description.name());
+                    ch.close();
+                    return;
+                }
+                ch.closeFuture().addListener(f -> client.compareAndSet(ch, null));
+                ChannelPipeline p = ch.pipeline();
+                p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize()));
+                p.addLast("fds", new FdAttachHandler(options.maxMsgFds()));
+                p.addLast("decoder", new VfioUserMessageDecoder());
+                p.addLast("encoder", ENCODER);
+                p.addLast("session", new VfioUserSession(description, options, log));
+            }
+        };
+    }
+
+    /** Stops serving: the listener closes (its socket file is removed) and the client is disconnected. */
+    @Override
+    public void close() {
+        Channel l = listener;
+        if (l != null) {
+            l.close().syncUninterruptibly();
+        }
+        Channel c = client.get();
+        if (c != null) {
+            c.close().syncUninterruptibly();
+        }
+        closed.complete(null);
+    }
+
+    @Override
+    public String toString() {
+        return description.name() + "@" + where;
+    }
+}

@@ -1,0 +1,37 @@
+package io.vfiouser.server;
+
+/**
+ * What the server announces and enforces on every connection.
+ *
+ * @param maxDataTransferSize the most data bytes one REGION/DMA read or write may carry ({@code max_data_xfer_size})
+ * @param maxMsgFds           the most fds the server accepts on one message ({@code max_msg_fds})
+ * @param socketFileMode      permission bits of the socket files the server creates
+ */
+public record ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFileMode) {
+    /** 1 MiB transfers, 16 fds a message (QEMU accepts at most 16), socket files 0600. */
+    public static final ServerOptions DEFAULT = new ServerOptions(1 << 20, 16, 0600);
+
+    /** Fixed payload bytes that may come on top of the data of one message (the largest fixed part is 32). */
+    public static final int MAX_FIXED_PAYLOAD = 64;
+
+    public ServerOptions {
+        if (maxDataTransferSize < 4096 || maxDataTransferSize > (64 << 20)) {
+            throw new IllegalArgumentException("maxDataTransferSize must be 4 KiB..64 MiB: " + maxDataTransferSize);
+        }
+        if (maxMsgFds < 1 || maxMsgFds > 253) {
+            throw new IllegalArgumentException("maxMsgFds must be 1..253: " + maxMsgFds);
+        }
+        if ((socketFileMode & ~0777) != 0) {
+            throw new IllegalArgumentException("socketFileMode must be permission bits: " + socketFileMode);
+        }
+    }
+
+    /** The largest message the server reads: header, fixed payload and data. */
+    public int maxMessageSize() {
+        return 16 + MAX_FIXED_PAYLOAD + maxDataTransferSize;
+    }
+
+    public ServerOptions withSocketFileMode(int mode) {
+        return new ServerOptions(maxDataTransferSize, maxMsgFds, mode);
+    }
+}

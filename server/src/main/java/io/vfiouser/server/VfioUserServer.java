@@ -1,0 +1,144 @@
+package io.vfiouser.server;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.vfiouser.device.DeviceDescription;
+import io.vfiouser.transport.UnixServerChannel;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+
+/**
+ * Hosts vfio-user devices, each on its own socket (a path it binds, or a listening fd it was handed), all on one
+ * shared event-loop group. One client at a time talks to a device; when it leaves, the next one can attach.
+ *
+ * <pre>{@code
+ * try (VfioUserServer server = VfioUserServer.builder().build()) {
+ *     HostedDevice dev = server.serve(description, Path.of("/run/dev.sock"));
+ *     dev.closeFuture().join();
+ * }
+ * }</pre>
+ */
+public final class VfioUserServer implements AutoCloseable {
+    private static final Logger LOG = LogManager.getLogger(VfioUserServer.class);
+
+    private final EventLoopGroup group;
+    private final boolean ownsGroup;
+    private final ServerOptions options;
+    private final List<HostedDevice> devices = new CopyOnWriteArrayList<>();
+    private volatile boolean closed;
+
+    private VfioUserServer(Builder builder) {
+        this.ownsGroup = builder.group == null;
+        this.group = ownsGroup
+                ? new MultiThreadIoEventLoopGroup(builder.threads, EpollIoHandler.newFactory())
+                : builder.group;
+        this.options = builder.options;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public ServerOptions options() {
+        return options;
+    }
+
+    /** Binds {@code socketPath} (mode {@link ServerOptions#socketFileMode()}) and serves {@code device} on it. */
+    public HostedDevice serve(DeviceDescription device, Path socketPath) throws InterruptedException {
+        String path = socketPath.toString();
+        return start(device, path, () -> new UnixServerChannel(options.socketFileMode()),
+                bootstrap -> bootstrap.bind(new DomainSocketAddress(path)));
+    }
+
+    /**
+     * Serves {@code device} on a socket that is already bound and listening, such as an fd handed over with
+     * {@code --fd=N}. The server owns the fd from here on.
+     */
+    public HostedDevice serve(DeviceDescription device, int listeningFd) throws InterruptedException {
+        String name = "fd:" + listeningFd;
+        return start(device, name, () -> new UnixServerChannel(listeningFd, new DomainSocketAddress(name)),
+                ServerBootstrap::register);
+    }
+
+    private HostedDevice start(DeviceDescription device, String where,
+                               java.util.function.Supplier<UnixServerChannel> channel,
+                               java.util.function.Function<ServerBootstrap, io.netty.channel.ChannelFuture> open)
+            throws InterruptedException {
+        if (closed) {
+            throw new IllegalStateException("server is closed");
+        }
+        HostedDevice hosted = new HostedDevice(device, where, options);
+        ServerBootstrap bootstrap = new ServerBootstrap()
+                .group(group)
+                .channelFactory(channel::get)
+                .childHandler(hosted.childInitializer());
+        Channel listener = open.apply(bootstrap).sync().channel();
+        hosted.listening(listener);
+        devices.add(hosted);
+        listener.closeFuture().addListener(f -> devices.remove(hosted));
+        LOG.info("{}: serving {} on {}", device.name(), device.identity(), where);
+        return hosted;
+    }
+
+    /** The devices being served. */
+    public List<HostedDevice> devices() {
+        return List.copyOf(devices);
+    }
+
+    /**
+     * Stops every device: listeners close (socket files removed), clients are disconnected, and the event loops
+     * stop if the server created them.
+     */
+    @Override
+    public void close() {
+        closed = true;
+        for (HostedDevice device : devices) {
+            device.close();
+        }
+        if (ownsGroup) {
+            group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    public static final class Builder {
+        private EventLoopGroup group;
+        private int threads = Runtime.getRuntime().availableProcessors();
+        private ServerOptions options = ServerOptions.DEFAULT;
+
+        private Builder() {
+        }
+
+        /** Runs on an existing epoll event-loop group, which the caller keeps and shuts down. */
+        public Builder group(EventLoopGroup group) {
+            this.group = Objects.requireNonNull(group);
+            return this;
+        }
+
+        /** The number of event-loop threads when the server creates its own group (default: cores). */
+        public Builder threads(int threads) {
+            if (threads < 1) {
+                throw new IllegalArgumentException("threads < 1");
+            }
+            this.threads = threads;
+            return this;
+        }
+
+        public Builder options(ServerOptions options) {
+            this.options = Objects.requireNonNull(options);
+            return this;
+        }
+
+        public VfioUserServer build() {
+            return new VfioUserServer(this);
+        }
+    }
+}
