@@ -162,7 +162,9 @@ public final class VfioUserCapabilities {
 
     private static OptionalLong optionalUnsigned(JsonNode parent, String key) {
         JsonNode node = parent.get(key);
-        return node == null ? OptionalLong.empty() : OptionalLong.of(unsigned(node, "migration." + key, Long.MAX_VALUE));
+        return node == null
+                ? OptionalLong.empty()
+                : OptionalLong.of(unsigned(node, "migration." + key, Long.MAX_VALUE));
     }
 
     private static void requireObject(JsonNode node, String what) {

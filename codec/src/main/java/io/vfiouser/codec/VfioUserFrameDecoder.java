@@ -15,7 +15,7 @@ import java.util.List;
  * so the decoder fires a {@link VfioUserFramingException}, closes the channel and drops every byte it receives
  * from then on. It decides as soon as the 8 bytes up to the size field have arrived.
  */
-public class VfioUserFrameDecoder extends ByteToMessageDecoder {
+public final class VfioUserFrameDecoder extends ByteToMessageDecoder {
     /**
      * Bytes allowed on top of {@code max_data_xfer_size}: header and fixed payload parts of the data-carrying
      * messages (at most 16 + 16) with room to spare.
@@ -81,7 +81,9 @@ public class VfioUserFrameDecoder extends ByteToMessageDecoder {
         int msgId = in.getUnsignedShortLE(start);
         int command = in.getUnsignedShortLE(start + 2);
         in.skipBytes(in.readableBytes());
-        String problem = size < VfioUserHeader.HEADER_SIZE ? "is below the header size" : "exceeds the maximum " + maxMessageSize;
+        String problem = size < VfioUserHeader.HEADER_SIZE
+                ? "is below the header size"
+                : "exceeds the maximum " + maxMessageSize;
         ctx.fireExceptionCaught(new VfioUserFramingException(
                 "msg_size " + size + " of message " + msgId + " (command " + command + ") " + problem,
                 msgId, command, size));

@@ -69,7 +69,7 @@ public final class VfioUserInvalidMessage extends AbstractReferenceCounted {
 
     @Override
     protected void deallocate() {
-        fds.close();
+        VfioUserMessage.closeFds(fds);
     }
 
     @Override

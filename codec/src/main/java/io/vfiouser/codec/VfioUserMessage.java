@@ -155,6 +155,16 @@ public final class VfioUserMessage extends AbstractReferenceCounted {
                 data.release();
             }
         } finally {
+            closeFds(fds);
+        }
+    }
+
+    /**
+     * Closes a set unless it is empty: {@link FdSet#EMPTY} is shared, and closing it would mark it closed for
+     * everyone (and lock one monitor from every thread).
+     */
+    static void closeFds(FdSet fds) {
+        if (!fds.isEmpty()) {
             fds.close();
         }
     }

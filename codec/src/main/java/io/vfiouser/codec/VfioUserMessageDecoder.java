@@ -30,7 +30,7 @@ import java.util.Objects;
  * back to the constructor's default. Stateless and therefore sharable.
  */
 @Sharable
-public class VfioUserMessageDecoder extends MessageToMessageDecoder<Object> {
+public final class VfioUserMessageDecoder extends MessageToMessageDecoder<Object> {
     private final DmaLayout defaultLayout;
 
     /** A decoder whose default DMA layout is {@link DmaLayout#SPEC}. */
@@ -80,7 +80,7 @@ public class VfioUserMessageDecoder extends MessageToMessageDecoder<Object> {
                 return new VfioUserInvalidMessage(header, e.errno(), e.getMessage(), fds);
             }
         } catch (RuntimeException | Error e) {
-            fds.close();
+            VfioUserMessage.closeFds(fds);
             throw e;
         }
     }

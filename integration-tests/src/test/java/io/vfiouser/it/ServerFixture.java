@@ -10,7 +10,7 @@ import io.vfiouser.device.PciIdentity;
 import io.vfiouser.server.HostedDevice;
 import io.vfiouser.server.VfioUserServer;
 import io.vfiouser.transport.testing.FdCount;
-import io.vfiouser.transport.testing.NoLeaks;
+import io.vfiouser.transport.testing.LeakDetection;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -79,6 +79,6 @@ final class ServerFixture implements AutoCloseable {
         Files.deleteIfExists(socket());
         Files.deleteIfExists(dir);
         FdCount.awaitAtMost(fdsBefore);
-        NoLeaks.assertNoLeaks("the test");
+        LeakDetection.assertNoLeaks();
     }
 }

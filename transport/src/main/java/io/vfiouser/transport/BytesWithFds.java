@@ -35,6 +35,23 @@ public final class BytesWithFds extends AbstractReferenceCounted {
     }
 
     @Override
+    public BytesWithFds retain() {
+        super.retain();
+        return this;
+    }
+
+    @Override
+    public BytesWithFds retain(int increment) {
+        super.retain(increment);
+        return this;
+    }
+
+    @Override
+    public BytesWithFds touch() {
+        return touch(null);
+    }
+
+    @Override
     public BytesWithFds touch(Object hint) {
         content.touch(hint);
         return this;

@@ -46,6 +46,11 @@ public final class FdSet implements AutoCloseable {
         return fds.length == 0;
     }
 
+    /** Whether the fd at {@code index} was taken out of the set. */
+    public synchronized boolean isTaken(int index) {
+        return fds[index] == TAKEN && !closed;
+    }
+
     /** The fd at {@code index}, still owned by the set. */
     public synchronized int get(int index) {
         int fd = fds[index];
@@ -67,19 +72,30 @@ public final class FdSet implements AutoCloseable {
 
     /** Copies of the fds not yet taken, still owned by the set; for the transport's sendmsg. */
     synchronized int[] peekAll() {
+        if (fds.length == 0) {
+            return fds;
+        }
         if (closed) {
             throw new IllegalStateException("fd set is closed");
         }
         return fds.clone();
     }
 
+    /** Whether {@link #close()} ran on a non-empty set. */
     public synchronized boolean isClosed() {
         return closed;
     }
 
-    /** Closes every fd not taken. Idempotent. */
+    /** Closes every fd not taken. Idempotent; does nothing for an empty set (so {@link #EMPTY} stays usable). */
     @Override
-    public synchronized void close() {
+    public void close() {
+        if (fds.length == 0) {
+            return;
+        }
+        closeAll();
+    }
+
+    private synchronized void closeAll() {
         if (closed) {
             return;
         }

@@ -41,6 +41,23 @@ public final class ReceivedFds extends AbstractReferenceCounted {
     }
 
     @Override
+    public ReceivedFds retain() {
+        super.retain();
+        return this;
+    }
+
+    @Override
+    public ReceivedFds retain(int increment) {
+        super.retain(increment);
+        return this;
+    }
+
+    @Override
+    public ReceivedFds touch() {
+        return touch(null);
+    }
+
+    @Override
     public ReceivedFds touch(Object hint) {
         return this;
     }

@@ -18,7 +18,6 @@ import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.util.ReferenceCountUtil;
 import io.vfiouser.transport.linux.FileStat;
 import io.vfiouser.transport.testing.FdCount;
-import io.vfiouser.transport.testing.NoLeaks;
 import io.vfiouser.transport.linux.Linux;
 import io.vfiouser.transport.linux.MsgHdr;
 import java.lang.foreign.Arena;
@@ -40,14 +39,12 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The fd-carrying channels over real sockets. Frames in these tests are vfio-user shaped: a 16-byte header with
  * the u32 little-endian total size at offset 4 and an id at offset 0.
  */
-@ExtendWith(NoLeaks.class)
 class UnixChannelTest {
     private static final long TIMEOUT_S = 20;
     private static EventLoopGroup group;

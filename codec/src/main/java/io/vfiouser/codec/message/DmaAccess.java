@@ -86,8 +86,8 @@ public record DmaAccess(long address, long count, ByteBuf data) implements VfioU
         }
         long count = in.readUnsignedIntLE();
         if (in.readableBytes() != count + QEMU_PADDING) {
-            throw VfioUserProtocolException.invalid(what + " (QEMU layout) carries " + (in.readableBytes() - QEMU_PADDING)
-                    + " data bytes but announces " + count);
+            throw VfioUserProtocolException.invalid(what + " (QEMU layout) carries "
+                    + (in.readableBytes() - QEMU_PADDING) + " data bytes but announces " + count);
         }
         ByteBuf data = in.readSlice((int) count);
         in.skipBytes(QEMU_PADDING);

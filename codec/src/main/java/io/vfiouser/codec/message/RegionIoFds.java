@@ -53,8 +53,8 @@ public record RegionIoFds(int argsz, int flags, int index, int count, List<IoFdE
         }
         long stride = (Integer.toUnsignedLong(argsz) - FIXED_SIZE) / n;
         if (stride < IoFdEntry.SIZE) {
-            throw VfioUserProtocolException.invalid("DEVICE_GET_REGION_IO_FDS reply argsz " + Integer.toUnsignedString(argsz)
-                    + " gives " + n + " entries a stride below " + IoFdEntry.SIZE);
+            throw VfioUserProtocolException.invalid("DEVICE_GET_REGION_IO_FDS reply argsz "
+                    + Integer.toUnsignedString(argsz) + " gives " + n + " entries a stride below " + IoFdEntry.SIZE);
         }
         if (n * stride > in.readableBytes()) {
             throw VfioUserProtocolException.invalid("DEVICE_GET_REGION_IO_FDS reply: " + n + " entries of " + stride

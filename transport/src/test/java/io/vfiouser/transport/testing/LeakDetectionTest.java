@@ -6,16 +6,15 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
 import org.junit.jupiter.api.Test;
 
-/** The leak check must really fail when a buffer leaks, or no test using it proves anything. */
-class NoLeaksTest {
+/** The leak check that runs after every test must really fail when a buffer leaks. */
+class LeakDetectionTest {
 
     @Test
-    void aLeakedBufferFailsTheCheck() throws Exception {
-        NoLeaks.assertNoLeaks("warm-up");
+    void aLeakedBufferFailsTheCheck() {
         leak();
-        assertThatThrownBy(() -> NoLeaks.assertNoLeaks("this test")).isInstanceOf(AssertionError.class)
+        assertThatThrownBy(LeakDetection::assertNoLeaks).isInstanceOf(AssertionError.class)
                 .hasMessageContaining("LEAK");
-        NoLeaks.assertNoLeaks("after the leak was reported");
+        LeakDetection.assertNoLeaks();
     }
 
     private static void leak() {
