@@ -366,8 +366,14 @@ public final class UnixChannel extends AbstractChannel {
             }
             return true;
         }
-        msg.prepareSend(gather.iovCount, noFds, 0);
-        long n = Linux.sendmsg(fd.intValue(), msg);
+        long n;
+        if (gather.iovCount == 1) {
+            // One buffer and no fds: send(2) is measurably cheaper than sendmsg(2).
+            n = Linux.send(fd.intValue(), gather.firstAddress, gather.firstLength);
+        } else {
+            msg.prepareSend(gather.iovCount, noFds, 0);
+            n = Linux.sendmsg(fd.intValue(), msg);
+        }
         if (n < 0) {
             return false;
         }
@@ -380,6 +386,8 @@ public final class UnixChannel extends AbstractChannel {
     private final class GatherProcessor implements ChannelOutboundBuffer.MessageProcessor {
         int iovCount;
         long bytes;
+        long firstAddress;
+        long firstLength;
 
         void reset() {
             iovCount = 0;
@@ -398,6 +406,10 @@ public final class UnixChannel extends AbstractChannel {
             if (added < 0) {
                 return false;
             }
+            if (iovCount == 0 && added == 1) {
+                firstAddress = lastIovAddress;
+                firstLength = lastIovLength;
+            }
             iovCount = added;
             bytes += buf.readableBytes();
             return iovCount < MsgHdr.MAX_IOV && bytes < Integer.MAX_VALUE / 2;
@@ -413,7 +425,7 @@ public final class UnixChannel extends AbstractChannel {
             if (iovCount >= MsgHdr.MAX_IOV) {
                 return -1;
             }
-            msg.iov(iovCount, buf.memoryAddress() + buf.readerIndex(), buf.readableBytes());
+            setIov(iovCount, buf.memoryAddress() + buf.readerIndex(), buf.readableBytes());
             return iovCount + 1;
         }
         int count = buf.nioBufferCount();
@@ -424,9 +436,18 @@ public final class UnixChannel extends AbstractChannel {
             if (!nio.hasRemaining()) {
                 continue;
             }
-            msg.iov(iovCount++, MemorySegment.ofBuffer(nio).address(), nio.remaining());
+            setIov(iovCount++, MemorySegment.ofBuffer(nio).address(), nio.remaining());
         }
         return iovCount;
+    }
+
+    private long lastIovAddress;
+    private long lastIovLength;
+
+    private void setIov(int index, long address, long length) {
+        msg.iov(index, address, length);
+        lastIovAddress = address;
+        lastIovLength = length;
     }
 
     // ------------------------------------------------------------------------------------------------ reading
