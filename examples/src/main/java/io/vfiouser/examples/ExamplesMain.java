@@ -1,7 +1,7 @@
 package io.vfiouser.examples;
 
 import io.vfiouser.device.DeviceDescription;
-import io.vfiouser.device.PciIdentity;
+import io.vfiouser.device.pci.PciIdentity;
 import io.vfiouser.server.HostedDevice;
 import io.vfiouser.server.VfioUserServer;
 import java.nio.file.Path;
@@ -22,7 +22,7 @@ public final class ExamplesMain {
 
     /** The example devices by name. */
     static final Map<String, Supplier<DeviceDescription>> DEVICES = Map.of(
-            "null", () -> new DeviceDescription("null", PciIdentity.of(0x4a56, 0x0001, 0xff0000)));
+            "null", () -> DeviceDescription.builder("null", PciIdentity.of(0x4a56, 0x0001, 0xff0000)).build());
 
     private ExamplesMain() {
     }

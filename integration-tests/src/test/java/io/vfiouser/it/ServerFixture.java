@@ -6,7 +6,7 @@ import io.netty.channel.epoll.EpollIoHandler;
 import io.vfiouser.client.ClientOptions;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.device.DeviceDescription;
-import io.vfiouser.device.PciIdentity;
+import io.vfiouser.device.pci.PciIdentity;
 import io.vfiouser.server.HostedDevice;
 import io.vfiouser.server.VfioUserServer;
 import io.vfiouser.transport.testing.FdCount;
@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
  */
 final class ServerFixture implements AutoCloseable {
     static final DeviceDescription NULL_DEVICE =
-            new DeviceDescription("test-null", PciIdentity.of(0x4a56, 0x0001, 0xff0000));
+            DeviceDescription.builder("test-null", PciIdentity.of(0x4a56, 0x0001, 0xff0000)).build();
 
     private final long fdsBefore;
     private final Path dir;

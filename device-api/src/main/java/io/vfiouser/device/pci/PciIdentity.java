@@ -1,4 +1,4 @@
-package io.vfiouser.device;
+package io.vfiouser.device.pci;
 
 /**
  * Who a PCI function says it is: the ids of its configuration-space header.

@@ -1,0 +1,36 @@
+package io.vfiouser.device;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
+
+/**
+ * Guest memory as the client mapped it with DMA_MAP. Ranges the client shared as fds are reached directly through
+ * {@link MemorySegment}s whose lifetime the framework controls: an unmap waits until accesses in flight are done,
+ * and an access after unmap fails with {@link DmaException} instead of touching unmapped memory. Ranges mapped
+ * without an fd are reached through DMA_READ/DMA_WRITE messages to the client ({@link #read}/{@link #write} do
+ * either, transparently).
+ */
+public interface DmaSpace {
+    /** Copies {@code dst.remaining()} bytes of guest memory at {@code address} into {@code dst}. */
+    CompletableFuture<Void> read(long address, ByteBuffer dst);
+
+    /** Copies {@code src.remaining()} bytes into guest memory at {@code address}; logged as dirty. */
+    CompletableFuture<Void> write(long address, ByteBuffer src);
+
+    /**
+     * Runs {@code access} on the guest memory {@code [address, address + length)} of one shared mapping, which
+     * stays mapped until it returns; the segment must not be used afterwards. Writes through the segment are
+     * logged as dirty when {@code write} is set. Throws {@link DmaException} when the range is not inside one
+     * shared mapping with the needed permission, or the memory behind it is gone.
+     */
+    <T> T withSegment(long address, long length, boolean write, Function<MemorySegment, T> access)
+            throws DmaException;
+
+    /** Records that the device wrote {@code [address, address + length)} (for dirty-page logging). */
+    void markDirty(long address, long length);
+
+    /** Whether {@code [address, address + length)} lies inside one mapping. */
+    boolean isMapped(long address, long length);
+}

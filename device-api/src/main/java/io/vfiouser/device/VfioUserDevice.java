@@ -1,0 +1,70 @@
+package io.vfiouser.device;
+
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The behaviour of a device: what runs when a client touches it. The framework calls these methods one command
+ * at a time per device, in the order the client's commands arrived, and never from two threads at once; a method
+ * may complete its future later, from any thread, and the next command waits for it. Methods that may block
+ * must not block the calling thread: return a future and finish elsewhere.
+ *
+ * <p>Only {@link #regionRead} and {@link #regionWrite} must be written; everything else has a default. The
+ * framework serves the configuration space, memory-backed regions and the MSI-X table and PBA itself.
+ */
+public interface VfioUserDevice {
+
+    /** A completed future, for handlers that finish at once. */
+    CompletableFuture<Void> DONE = CompletableFuture.completedFuture(null);
+
+    /**
+     * Reads {@code dst.remaining()} bytes at {@code offset} of region {@code region} into {@code dst}
+     * (little-endian, position to limit). BAR accesses from QEMU are 1, 2, 4 or 8 bytes.
+     */
+    CompletableFuture<Void> regionRead(int region, long offset, ByteBuffer dst);
+
+    /** Writes {@code src.remaining()} bytes (little-endian) at {@code offset} of region {@code region}. */
+    CompletableFuture<Void> regionWrite(int region, long offset, ByteBuffer src);
+
+    /** A client negotiated; {@code context} (DMA, interrupts, log) stays valid until {@link #detached()}. */
+    default void attached(DeviceContext context) {
+    }
+
+    /** The client left: its DMA mappings and interrupt eventfds are gone already. */
+    default void detached() {
+    }
+
+    /** Resets the device to its power-on state. */
+    default CompletableFuture<Void> reset(ResetReason reason) {
+        return DONE;
+    }
+
+    /**
+     * Stops the device from starting new DMA and completes when accesses in flight have finished. Called before
+     * DMA mappings change, before reset and before migration state changes; the device resumes by itself when the
+     * next command reaches it.
+     */
+    default CompletableFuture<Void> quiesce() {
+        return DONE;
+    }
+
+    /** The client mapped guest memory (informational; reach it through {@link DeviceContext#dma()}). */
+    default void dmaMapped(DmaRange range) {
+    }
+
+    /** The client unmapped guest memory; no access to it is in flight any more. */
+    default void dmaUnmapped(DmaRange range) {
+    }
+
+    /** The client masked or unmasked vectors of an interrupt type (INTx unmask: the guest serviced the line). */
+    default void irqMaskChanged(IrqType type, int start, int count, boolean masked) {
+    }
+
+    /** A doorbell eventfd handed out for {@code ioEventFd} fired {@code count} times. */
+    default void ioEventFdSignalled(IoEventFd ioEventFd, long count) {
+    }
+
+    /** The client wrote {@code length} bytes of configuration space at {@code offset} (after the framework did). */
+    default void configWritten(int offset, int length) {
+    }
+}
