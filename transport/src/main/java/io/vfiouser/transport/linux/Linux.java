@@ -623,15 +623,17 @@ public final class Linux {
         }
     }
 
-    /** Adds {@code value} to an eventfd's counter (8-byte {@code write(2)}). */
+    /** Per-thread 8-byte scratch for eventfd reads and writes, so signalling allocates nothing. */
+    private static final ThreadLocal<MemorySegment> EVENT_VALUE =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(LONG));
+
+    /** Adds {@code value} to an eventfd's counter (8-byte {@code write(2)}); allocation-free. */
     public static void eventfdWrite(int fd, long value) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment v = arena.allocate(LONG);
-            v.set(LONG, 0, value);
-            long n = write(fd, v);
-            if (n != 8) {
-                throw new ErrnoException("write(eventfd)", n < 0 ? Errno.EAGAIN : Errno.EIO);
-            }
+        MemorySegment v = EVENT_VALUE.get();
+        v.set(LONG, 0, value);
+        long n = write(fd, v);
+        if (n != 8) {
+            throw new ErrnoException("write(eventfd)", n < 0 ? Errno.EAGAIN : Errno.EIO);
         }
     }
 
@@ -640,16 +642,14 @@ public final class Linux {
      * zero and the eventfd is non-blocking.
      */
     public static long eventfdRead(int fd) throws ErrnoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment v = arena.allocate(LONG);
-            long n = read(fd, v);
-            if (n < 0) {
-                return -1;
-            }
-            if (n != 8) {
-                throw new ErrnoException("read(eventfd)", Errno.EIO);
-            }
-            return v.get(LONG, 0);
+        MemorySegment v = EVENT_VALUE.get();
+        long n = read(fd, v);
+        if (n < 0) {
+            return -1;
         }
+        if (n != 8) {
+            throw new ErrnoException("read(eventfd)", Errno.EIO);
+        }
+        return v.get(LONG, 0);
     }
 }
