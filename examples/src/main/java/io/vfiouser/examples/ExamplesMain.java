@@ -1,7 +1,9 @@
 package io.vfiouser.examples;
 
 import io.vfiouser.device.DeviceDescription;
-import io.vfiouser.device.pci.PciIdentity;
+import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.examples.gpio.PciIdio16;
+import io.vfiouser.examples.nulldev.NullDevice;
 import io.vfiouser.server.HostedDevice;
 import io.vfiouser.server.VfioUserServer;
 import java.nio.file.Path;
@@ -20,9 +22,14 @@ import org.apache.logging.log4j.core.config.Configurator;
 public final class ExamplesMain {
     private static final Logger LOG = LogManager.getLogger(ExamplesMain.class);
 
+    /** An example: its static description and a fresh instance of its behaviour. */
+    record Example(DeviceDescription description, Supplier<VfioUserDevice> behaviour) {
+    }
+
     /** The example devices by name. */
-    static final Map<String, Supplier<DeviceDescription>> DEVICES = Map.of(
-            "null", () -> DeviceDescription.builder("null", PciIdentity.of(0x4a56, 0x0001, 0xff0000)).build());
+    static final Map<String, Supplier<Example>> DEVICES = Map.of(
+            "null", () -> new Example(NullDevice.description("null"), NullDevice::new),
+            "gpio", () -> new Example(PciIdio16.description("gpio"), PciIdio16::new));
 
     private ExamplesMain() {
     }
@@ -44,8 +51,8 @@ public final class ExamplesMain {
         if (a.trace()) {
             Configurator.setLevel("io.vfiouser", Level.TRACE);
         }
-        Supplier<DeviceDescription> device = DEVICES.get(a.device());
-        if (device == null) {
+        Supplier<Example> example = DEVICES.get(a.device());
+        if (example == null) {
             System.err.println("vfio-user-examples: unknown device '" + a.device() + "'; devices: "
                     + String.join(", ", DEVICES.keySet()));
             System.exit(2);
@@ -57,9 +64,10 @@ public final class ExamplesMain {
             server.close();
             LogManager.shutdown();
         }, "vfio-user-shutdown"));
+        Example device = example.get();
         HostedDevice hosted = a.fd() >= 0
-                ? server.serve(device.get(), a.fd())
-                : server.serve(device.get(), Path.of(a.socketPath()));
+                ? server.serve(device.description(), device.behaviour().get(), a.fd())
+                : server.serve(device.description(), device.behaviour().get(), Path.of(a.socketPath()));
         hosted.closeFuture().join();
     }
 
@@ -67,7 +75,7 @@ public final class ExamplesMain {
     record Arguments(String device, String socketPath, int fd, boolean trace, boolean help) {
         static final String USAGE = """
                 usage: vfio-user-examples <device> (--socket-path=PATH | --fd=N) [--trace]
-                  devices: null
+                  devices: null, gpio
                   --socket-path=PATH  listen on a new unix socket file at PATH (mode 0600, removed on exit)
                   --fd=N              serve on an already listening unix socket inherited as fd N
                   --trace             log every decoded message""";

@@ -6,8 +6,10 @@ import io.netty.channel.epoll.EpollIoHandler;
 import io.vfiouser.client.ClientOptions;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.device.DeviceDescription;
-import io.vfiouser.device.pci.PciIdentity;
+import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.examples.nulldev.NullDevice;
 import io.vfiouser.server.HostedDevice;
+import io.vfiouser.server.ServerOptions;
 import io.vfiouser.server.VfioUserServer;
 import io.vfiouser.transport.testing.FdCount;
 import io.vfiouser.transport.testing.LeakDetection;
@@ -22,22 +24,43 @@ import java.util.concurrent.TimeUnit;
  * test ends with: every client closed, no fd of the process left open that was not open before, no leaked buffer.
  */
 final class ServerFixture implements AutoCloseable {
-    static final DeviceDescription NULL_DEVICE =
-            DeviceDescription.builder("test-null", PciIdentity.of(0x4a56, 0x0001, 0xff0000)).build();
 
     private final long fdsBefore;
     private final Path dir;
     private final EventLoopGroup clientLoops;
     private final VfioUserServer server;
     private final HostedDevice device;
+    private final VfioUserDevice behaviour;
     private final List<VfioUserClient> clients = new ArrayList<>();
 
+    /** A server with the example {@code null} device. */
     ServerFixture() throws Exception {
+        this(NullDevice.description("test-null"), new NullDevice());
+    }
+
+    /** A server with the example {@code null} device and the given options. */
+    ServerFixture(ServerOptions options) throws Exception {
+        this(NullDevice.description("test-null"), new NullDevice(), options);
+    }
+
+    ServerFixture(DeviceDescription description, VfioUserDevice behaviour) throws Exception {
+        this(description, behaviour, ServerOptions.DEFAULT);
+    }
+
+    ServerFixture(DeviceDescription description, VfioUserDevice behaviour, ServerOptions options)
+            throws Exception {
         fdsBefore = FdCount.now();
         dir = Files.createTempDirectory("vfio-user-it");
         clientLoops = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-        server = VfioUserServer.builder().threads(2).build();
-        device = server.serve(NULL_DEVICE, dir.resolve("dev.sock"));
+        server = VfioUserServer.builder().threads(2).options(options).build();
+        this.behaviour = behaviour;
+        device = server.serve(description, behaviour, dir.resolve("dev.sock"));
+    }
+
+    /** The behaviour of the device being served. */
+    @SuppressWarnings("unchecked")
+    <T extends VfioUserDevice> T behaviour() {
+        return (T) behaviour;
     }
 
     Path socket() {

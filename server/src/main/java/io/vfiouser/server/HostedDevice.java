@@ -11,7 +11,6 @@ import io.vfiouser.transport.FdAttachHandler;
 import io.vfiouser.transport.UnixChannel;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicReference;
-import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 
 /**
@@ -21,6 +20,7 @@ import org.apache.logging.log4j.Logger;
 public final class HostedDevice implements AutoCloseable {
     private static final VfioUserMessageEncoder ENCODER = VfioUserMessageEncoder.INSTANCE;
 
+    private final DeviceRuntime runtime;
     private final DeviceDescription description;
     private final String where;
     private final ServerOptions options;
@@ -29,11 +29,12 @@ public final class HostedDevice implements AutoCloseable {
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
     private volatile Channel listener;
 
-    HostedDevice(DeviceDescription description, String where, ServerOptions options) {
-        this.description = description;
+    HostedDevice(DeviceRuntime runtime, String where, ServerOptions options) {
+        this.runtime = runtime;
+        this.description = runtime.description();
         this.where = where;
         this.options = options;
-        this.log = LogManager.getLogger("io.vfiouser.device." + description.name());
+        this.log = runtime.log();
     }
 
     public DeviceDescription description() {
@@ -60,9 +61,10 @@ public final class HostedDevice implements AutoCloseable {
         listener.closeFuture().addListener(f -> {
             Channel c = client.get();
             if (c != null) {
-                c.close();
+                c.close().addListener(g -> finish());
+            } else {
+                finish();
             }
-            closed.complete(null);
         });
     }
 
@@ -76,12 +78,13 @@ public final class HostedDevice implements AutoCloseable {
                     return;
                 }
                 ch.closeFuture().addListener(f -> client.compareAndSet(ch, null));
+                ch.attr(io.vfiouser.codec.DmaLayout.ATTRIBUTE).set(options.dmaLayout());
                 ChannelPipeline p = ch.pipeline();
                 p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize()));
                 p.addLast("fds", new FdAttachHandler(options.maxMsgFds()));
-                p.addLast("decoder", new VfioUserMessageDecoder());
+                p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
                 p.addLast("encoder", ENCODER);
-                p.addLast("session", new VfioUserSession(description, options, log));
+                p.addLast("session", new VfioUserSession(runtime, options));
             }
         };
     }
@@ -97,7 +100,19 @@ public final class HostedDevice implements AutoCloseable {
         if (c != null) {
             c.close().syncUninterruptibly();
         }
-        closed.complete(null);
+        finish();
+    }
+
+    /** Frees the device's shared memory once, when neither the listener nor a client is left. */
+    private void finish() {
+        if (!closed.isDone()) {
+            synchronized (this) {
+                if (!closed.isDone()) {
+                    runtime.close();
+                    closed.complete(null);
+                }
+            }
+        }
     }
 
     @Override

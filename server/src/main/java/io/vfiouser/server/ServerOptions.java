@@ -1,20 +1,26 @@
 package io.vfiouser.server;
 
+import io.vfiouser.codec.DmaLayout;
+import java.util.Objects;
+
 /**
  * What the server announces and enforces on every connection.
  *
  * @param maxDataTransferSize the most data bytes one REGION/DMA read or write may carry ({@code max_data_xfer_size})
  * @param maxMsgFds           the most fds the server accepts on one message ({@code max_msg_fds})
  * @param socketFileMode      permission bits of the socket files the server creates
+ * @param dmaLayout           how DMA_READ/DMA_WRITE payloads are laid out for clients that mapped memory without
+ *                            an fd: QEMU's layout (the default, digest 3.11/3.12) or the spec's
  */
-public record ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFileMode) {
-    /** 1 MiB transfers, 16 fds a message (QEMU accepts at most 16), socket files 0600. */
-    public static final ServerOptions DEFAULT = new ServerOptions(1 << 20, 16, 0600);
+public record ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFileMode, DmaLayout dmaLayout) {
+    /** 1 MiB transfers, 16 fds a message (QEMU accepts at most 16), socket files 0600, QEMU's DMA layout. */
+    public static final ServerOptions DEFAULT = new ServerOptions(1 << 20, 16, 0600, DmaLayout.QEMU);
 
     /** Fixed payload bytes that may come on top of the data of one message (the largest fixed part is 32). */
     public static final int MAX_FIXED_PAYLOAD = 64;
 
     public ServerOptions {
+        Objects.requireNonNull(dmaLayout, "dmaLayout");
         if (maxDataTransferSize < 4096 || maxDataTransferSize > (64 << 20)) {
             throw new IllegalArgumentException("maxDataTransferSize must be 4 KiB..64 MiB: " + maxDataTransferSize);
         }
@@ -32,6 +38,10 @@ public record ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFi
     }
 
     public ServerOptions withSocketFileMode(int mode) {
-        return new ServerOptions(maxDataTransferSize, maxMsgFds, mode);
+        return new ServerOptions(maxDataTransferSize, maxMsgFds, mode, dmaLayout);
+    }
+
+    public ServerOptions withDmaLayout(DmaLayout layout) {
+        return new ServerOptions(maxDataTransferSize, maxMsgFds, socketFileMode, layout);
     }
 }

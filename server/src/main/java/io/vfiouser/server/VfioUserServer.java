@@ -7,6 +7,8 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.unix.DomainSocketAddress;
 import io.vfiouser.device.DeviceDescription;
+import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.transport.linux.ErrnoException;
 import io.vfiouser.transport.UnixServerChannel;
 import java.nio.file.Path;
 import java.util.List;
@@ -22,7 +24,7 @@ import org.apache.logging.log4j.Logger;
  *
  * <pre>{@code
  * try (VfioUserServer server = VfioUserServer.builder().build()) {
- *     HostedDevice dev = server.serve(description, Path.of("/run/dev.sock"));
+ *     HostedDevice dev = server.serve(description, behaviour, Path.of("/run/dev.sock"));
  *     dev.closeFuture().join();
  * }
  * }</pre>
@@ -52,10 +54,14 @@ public final class VfioUserServer implements AutoCloseable {
         return options;
     }
 
-    /** Binds {@code socketPath} (mode {@link ServerOptions#socketFileMode()}) and serves {@code device} on it. */
-    public HostedDevice serve(DeviceDescription device, Path socketPath) throws InterruptedException {
+    /**
+     * Binds {@code socketPath} (mode {@link ServerOptions#socketFileMode()}) and serves the device described by
+     * {@code description}, behaving as {@code device}, on it.
+     */
+    public HostedDevice serve(DeviceDescription description, VfioUserDevice device, Path socketPath)
+            throws InterruptedException, ErrnoException {
         String path = socketPath.toString();
-        return start(device, path, () -> new UnixServerChannel(options.socketFileMode()),
+        return start(description, device, path, () -> new UnixServerChannel(options.socketFileMode()),
                 bootstrap -> bootstrap.bind(new DomainSocketAddress(path)));
     }
 
@@ -63,29 +69,36 @@ public final class VfioUserServer implements AutoCloseable {
      * Serves {@code device} on a socket that is already bound and listening, such as an fd handed over with
      * {@code --fd=N}. The server owns the fd from here on.
      */
-    public HostedDevice serve(DeviceDescription device, int listeningFd) throws InterruptedException {
+    public HostedDevice serve(DeviceDescription description, VfioUserDevice device, int listeningFd)
+            throws InterruptedException, ErrnoException {
         String name = "fd:" + listeningFd;
-        return start(device, name, () -> new UnixServerChannel(listeningFd, new DomainSocketAddress(name)),
-                ServerBootstrap::register);
+        return start(description, device, name,
+                () -> new UnixServerChannel(listeningFd, new DomainSocketAddress(name)), ServerBootstrap::register);
     }
 
-    private HostedDevice start(DeviceDescription device, String where,
+    private HostedDevice start(DeviceDescription description, VfioUserDevice device, String where,
                                java.util.function.Supplier<UnixServerChannel> channel,
                                java.util.function.Function<ServerBootstrap, io.netty.channel.ChannelFuture> open)
-            throws InterruptedException {
+            throws InterruptedException, ErrnoException {
         if (closed) {
             throw new IllegalStateException("server is closed");
         }
-        HostedDevice hosted = new HostedDevice(device, where, options);
-        ServerBootstrap bootstrap = new ServerBootstrap()
-                .group(group)
-                .channelFactory(channel::get)
-                .childHandler(hosted.childInitializer());
-        Channel listener = open.apply(bootstrap).sync().channel();
-        hosted.listening(listener);
+        DeviceRuntime runtime = new DeviceRuntime(description, device);
+        HostedDevice hosted = new HostedDevice(runtime, where, options);
+        try {
+            ServerBootstrap bootstrap = new ServerBootstrap()
+                    .group(group)
+                    .channelFactory(channel::get)
+                    .childHandler(hosted.childInitializer());
+            Channel listener = open.apply(bootstrap).sync().channel();
+            hosted.listening(listener);
+        } catch (RuntimeException | InterruptedException e) {
+            runtime.close();
+            throw e;
+        }
         devices.add(hosted);
-        listener.closeFuture().addListener(f -> devices.remove(hosted));
-        LOG.info("{}: serving {} on {}", device.name(), device.identity(), where);
+        hosted.closeFuture().whenComplete((ok, err) -> devices.remove(hosted));
+        LOG.info("{}: serving {} on {}", description.name(), description.identity(), where);
         return hosted;
     }
 

@@ -1,9 +1,11 @@
 package io.vfiouser.server;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.ReferenceCounted;
 import io.vfiouser.codec.VfioUserCapabilities;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserFramingException;
@@ -11,35 +13,120 @@ import io.vfiouser.codec.VfioUserHeader;
 import io.vfiouser.codec.VfioUserInvalidMessage;
 import io.vfiouser.codec.VfioUserMessage;
 import io.vfiouser.codec.VfioUserProtocolException;
+import io.vfiouser.codec.message.DmaAccess;
 import io.vfiouser.codec.message.VersionPayload;
-import io.vfiouser.device.DeviceDescription;
+import io.vfiouser.device.ResetReason;
+import io.vfiouser.server.dma.DmaMessenger;
+import io.vfiouser.server.dma.DmaTable;
+import io.vfiouser.server.dma.ServerDmaSpace;
+import io.vfiouser.server.irq.IrqTable;
 import io.vfiouser.transport.linux.Errno;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import org.apache.logging.log4j.Logger;
 
 /**
- * One client's conversation with one device: negotiation, then commands in arrival order.
+ * One client's conversation with one device.
  *
- * <p>Every inbound message is released here, which closes any fd nobody took. Errors become header-only error
- * replies with the errno of the digest, never a reply to a NO_REPLY command; where the stream cannot be trusted
- * any more (framing lost, fds out of place, a bad first message) the connection is closed.
+ * <p><b>Order.</b> Client commands take effect strictly in arrival order and their replies go out in that order,
+ * even though device handlers are asynchronous: commands wait in a queue and the next one starts when the one
+ * before it has completed. A command that completes at once is answered at once, without touching the queue's
+ * slow path. Replies from the client to the server's own DMA_READ/DMA_WRITE do not queue: they complete the
+ * waiting request by id, so a device waiting for DMA never blocks the command stream (digest 1.6).
+ *
+ * <p><b>Errors.</b> Every failure becomes a header-only error reply with the errno {@link Errors} assigns; a
+ * NO_REPLY command never gets a reply. Where the stream cannot be trusted (framing lost, fds out of place, a bad
+ * first message) the connection closes.
+ *
+ * <p><b>Ownership.</b> Every inbound message is released once it has been handled, which closes the fds nobody
+ * took. When the client goes, its DMA mappings and interrupt eventfds go with it and the device is reset with
+ * {@link ResetReason#LOST_CONNECTION}; the device's state otherwise stays for the next client.
  */
-final class VfioUserSession extends ChannelInboundHandlerAdapter {
+final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaMessenger {
     /** The newest protocol minor version the server speaks; a client gets {@code min(its minor, ours)}. */
     static final int OUR_MINOR = 2;
+    /** Queued commands above which the session stops reading from the socket, and below which it resumes. */
+    private static final int HIGH_WATER = 1024;
+    private static final int LOW_WATER = 128;
 
-    private enum State { AWAITING_VERSION, NEGOTIATED }
+    private enum State { AWAITING_VERSION, NEGOTIATED, CLOSED }
 
-    private final DeviceDescription device;
+    private final DeviceRuntime runtime;
     private final ServerOptions options;
     private final Logger log;
+    private final ArrayDeque<ReferenceCounted> queue = new ArrayDeque<>();
+    private final Map<Integer, PendingDma> serverRequests = new HashMap<>();
+    private final IrqTable irqs;
+    private final DmaTable dmaTable;
+    private final ServerDmaSpace dmaSpace;
+    private final RegionRouter regions;
+    private final CommandDispatcher dispatcher;
+    private IoEventFds ioEventFds;
+    private ChannelHandlerContext ctx;
     private State state = State.AWAITING_VERSION;
     private VfioUserCapabilities client;
+    /** A command is being handled (its future has not completed yet). */
+    private boolean busy;
+    private boolean readingPaused;
+    private boolean flushPending;
+    private boolean flrPending;
+    private int nextServerId;
 
-    VfioUserSession(DeviceDescription device, ServerOptions options, Logger log) {
-        this.device = device;
+    private record PendingDma(CompletableFuture<VfioUserMessage> reply) {
+    }
+
+    VfioUserSession(DeviceRuntime runtime, ServerOptions options) {
+        this.runtime = runtime;
         this.options = options;
-        this.log = log;
+        this.log = runtime.log();
+        this.irqs = new IrqTable(runtime.description(), runtime.device()::irqMaskChanged);
+        this.dmaTable = new DmaTable(new DmaListener(runtime));
+        this.dmaSpace = new ServerDmaSpace(dmaTable, this);
+        this.regions = new RegionRouter(runtime, irqs, options.maxDataTransferSize());
+        this.dispatcher = new CommandDispatcher(this);
+    }
+
+    // ----------------------------------------------------------------------------------------- accessors
+
+    DeviceRuntime runtime() {
+        return runtime;
+    }
+
+    ServerOptions options() {
+        return options;
+    }
+
+    Logger log() {
+        return log;
+    }
+
+    IrqTable irqs() {
+        return irqs;
+    }
+
+    DmaTable dmaTable() {
+        return dmaTable;
+    }
+
+    ServerDmaSpace dmaSpace() {
+        return dmaSpace;
+    }
+
+    RegionRouter regions() {
+        return regions;
+    }
+
+    IoEventFds ioEventFds() {
+        return ioEventFds;
+    }
+
+    ChannelHandlerContext context() {
+        return ctx;
     }
 
     /** What the client announced in VERSION, or null before negotiation. */
@@ -47,85 +134,281 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter {
         return client;
     }
 
+    // ---------------------------------------------------------------------------------------- lifecycle
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+    }
+
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
-        log.info("{}: client attached", device.name());
+        log.info("{}: client attached", runtime.name());
         super.channelActive(ctx);
     }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
-        log.info("{}: client detached", device.name());
+        State was = state;
+        state = State.CLOSED;
+        ReferenceCounted item;
+        while ((item = queue.pollFirst()) != null) {
+            ReferenceCountUtil.safeRelease(item);
+        }
+        ClosedChannelException gone = new ClosedChannelException();
+        for (PendingDma p : serverRequests.values()) {
+            p.reply().completeExceptionally(gone);
+        }
+        serverRequests.clear();
+        if (was == State.NEGOTIATED) {
+            lostConnection();
+        } else {
+            irqs.clear();
+            dmaTable.clear();
+        }
+        if (ioEventFds != null) {
+            ioEventFds.close();
+        }
+        runtime.detach(this);
+        log.info("{}: client detached", runtime.name());
         super.channelInactive(ctx);
     }
 
+    /**
+     * The client is gone: quiesce, drop its DMA mappings and eventfds, reset the device with reason
+     * LOST_CONNECTION (digest 4.6). The device's other state stays for the next client.
+     */
+    private void lostConnection() {
+        CompletableFuture<Void> quiesced;
+        try {
+            quiesced = runtime.device().quiesce();
+        } catch (RuntimeException e) {
+            quiesced = CompletableFuture.failedFuture(e);
+        }
+        quiesced.handle((ok, err) -> {
+            dmaTable.clear();
+            irqs.clear();
+            try {
+                return runtime.device().reset(ResetReason.LOST_CONNECTION);
+            } catch (RuntimeException e) {
+                return CompletableFuture.<Void>failedFuture(e);
+            }
+        }).thenCompose(f -> f).whenComplete((ok, err) -> {
+            if (err != null) {
+                log.warn("{}: reset after the client left failed", runtime.name(), err);
+            }
+            try {
+                runtime.device().detached();
+            } catch (RuntimeException e) {
+                log.warn("{}: detached() failed", runtime.name(), e);
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------------------------------ inbound
+
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        try {
-            if (msg instanceof VfioUserMessage message) {
-                trace("<-", message);
-                handle(ctx, message);
-            } else if (msg instanceof VfioUserInvalidMessage invalid) {
-                log.debug("{}: invalid message {}: {}", device.name(), invalid.header(), invalid.reason());
-                fail(ctx, invalid.header(), invalid.errno(), state == State.AWAITING_VERSION);
-            } else {
-                log.warn("{}: unexpected {} in the pipeline", device.name(), msg.getClass().getSimpleName());
-            }
-        } finally {
+        if (state == State.CLOSED) {
             ReferenceCountUtil.release(msg);
+            return;
+        }
+        if (msg instanceof VfioUserMessage message) {
+            trace("<-", message);
+            VfioUserHeader header = message.header();
+            if (header.isReply() && serverRequests.containsKey(header.msgId())) {
+                serverRequests.remove(header.msgId()).reply().complete(message);
+                return;
+            }
+            if (state == State.AWAITING_VERSION) {
+                try {
+                    negotiate(message);
+                } finally {
+                    message.release();
+                }
+                return;
+            }
+        } else if (msg instanceof VfioUserInvalidMessage invalid) {
+            log.debug("{}: invalid message {}: {}", runtime.name(), invalid.header(), invalid.reason());
+            if (state == State.AWAITING_VERSION) {
+                try {
+                    fail(invalid.header(), invalid.errno(), true);
+                } finally {
+                    invalid.release();
+                }
+                return;
+            }
+        } else {
+            log.warn("{}: unexpected {} in the pipeline", runtime.name(), msg.getClass().getSimpleName());
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        queue.addLast((ReferenceCounted) msg);
+        if (!readingPaused && queue.size() > HIGH_WATER) {
+            readingPaused = true;
+            ctx.channel().config().setAutoRead(false);
+        }
+        drain();
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        flushIfPending();
+    }
+
+    /** Handles queued commands one after another until one has to wait, or the queue is empty. */
+    private void drain() {
+        while (!busy && state == State.NEGOTIATED) {
+            ReferenceCounted item = queue.pollFirst();
+            if (item == null) {
+                break;
+            }
+            busy = true;
+            CompletableFuture<VfioUserMessage> reply = handle(item);
+            if (reply.isDone()) {
+                VfioUserMessage r = null;
+                Throwable failure = null;
+                try {
+                    r = reply.join();
+                } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
+                    failure = e;
+                }
+                complete(item, r, failure);
+            } else {
+                reply.whenComplete((r, e) -> ctx.executor().execute(() -> {
+                    complete(item, r, e);
+                    drain();
+                    flushIfPending();
+                }));
+                return;
+            }
+        }
+        if (readingPaused && queue.size() < LOW_WATER && state == State.NEGOTIATED) {
+            readingPaused = false;
+            ctx.channel().config().setAutoRead(true);
         }
     }
 
-    private void handle(ChannelHandlerContext ctx, VfioUserMessage message) {
-        VfioUserHeader header = message.header();
-        if (!header.isCommand()) {
-            // No server-issued command is outstanding, so any reply from the client is unsolicited.
-            fail(ctx, header, Errno.EINVAL, state == State.AWAITING_VERSION);
-            return;
+    private CompletableFuture<VfioUserMessage> handle(ReferenceCounted item) {
+        if (item instanceof VfioUserInvalidMessage invalid) {
+            return CompletableFuture.failedFuture(new VfioUserProtocolException(invalid.errno(), invalid.reason()));
         }
-        if (state == State.AWAITING_VERSION) {
-            negotiate(ctx, message);
-            return;
+        VfioUserMessage message = (VfioUserMessage) item;
+        if (!message.header().isCommand()) {
+            return CompletableFuture.failedFuture(
+                    new VfioUserProtocolException(Errno.EINVAL, "unsolicited reply " + message.header()));
         }
-        VfioUserCommand command = message.command();
-        if (command == VfioUserCommand.VERSION) {
-            fail(ctx, header, Errno.EINVAL, false);
-            return;
+        try {
+            CompletableFuture<VfioUserMessage> reply = dispatcher.dispatch(message);
+            if (flrPending) {
+                flrPending = false;
+                return reply.thenCompose(r -> functionLevelReset().handle((ok, err) -> {
+                    if (err != null) {
+                        ReferenceCountUtil.safeRelease(r);
+                        throw new java.util.concurrent.CompletionException(err);
+                    }
+                    return r;
+                }));
+            }
+            return reply;
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
         }
-        // The commands after negotiation are the next step; until then they are refused cleanly.
-        fail(ctx, header, Errno.ENOSYS, false);
     }
 
-    private void negotiate(ChannelHandlerContext ctx, VfioUserMessage message) {
+    /** Sends the reply of a handled command (unless NO_REPLY) and releases the command. */
+    private void complete(ReferenceCounted item, VfioUserMessage reply, Throwable failure) {
+        busy = false;
+        VfioUserHeader header = item instanceof VfioUserMessage m ? m.header() : ((VfioUserInvalidMessage) item).header();
+        try {
+            if (state != State.NEGOTIATED) {
+                ReferenceCountUtil.safeRelease(reply);
+                return;
+            }
+            if (failure != null) {
+                ReferenceCountUtil.safeRelease(reply);
+                int errno = Errors.errnoOf(failure);
+                if (Errors.isProtocolError(failure)) {
+                    log.debug("{}: {} failed: {}", runtime.name(), header, Errors.unwrap(failure).getMessage());
+                } else {
+                    log.warn("{}: {} failed", runtime.name(), header, Errors.unwrap(failure));
+                }
+                reply = header.isNoReply() ? null : VfioUserMessage.errorReply(header, errno);
+            }
+            if (reply == null) {
+                return;
+            }
+            if (header.isNoReply()) {
+                reply.release();
+                return;
+            }
+            trace("->", reply);
+            ctx.write(reply, ctx.voidPromise());
+            flushPending = true;
+        } finally {
+            ReferenceCountUtil.safeRelease(item);
+        }
+    }
+
+    private void flushIfPending() {
+        if (flushPending) {
+            flushPending = false;
+            ctx.flush();
+        }
+    }
+
+    // -------------------------------------------------------------------------------------- negotiation
+
+    private void negotiate(VfioUserMessage message) {
         VfioUserHeader header = message.header();
-        if (message.command() != VfioUserCommand.VERSION) {
-            log.warn("{}: first message was {}, not VERSION", device.name(), header);
-            fail(ctx, header, Errno.EINVAL, true);
+        if (!header.isCommand() || message.command() != VfioUserCommand.VERSION) {
+            log.warn("{}: first message was {}, not VERSION", runtime.name(), header);
+            fail(header, Errno.EINVAL, true);
             return;
         }
         if (!message.fds().isEmpty()) {
-            log.warn("{}: VERSION carried {} fds; closing", device.name(), message.fds().size());
+            log.warn("{}: VERSION carried {} fds; closing", runtime.name(), message.fds().size());
             ctx.close();
             return;
         }
         VersionPayload version = message.payload(VersionPayload.class);
         if (version.major() != 0) {
-            log.warn("{}: client speaks major version {}", device.name(), version.major());
-            fail(ctx, header, Errno.EINVAL, true);
+            log.warn("{}: client speaks major version {}", runtime.name(), version.major());
+            fail(header, Errno.EINVAL, true);
             return;
         }
         try {
             client = VfioUserCapabilities.parse(version.json(), VfioUserCapabilities.SPEC_DEFAULT_MAX_MSG_FDS);
         } catch (VfioUserProtocolException e) {
-            log.warn("{}: bad VERSION capabilities: {}", device.name(), e.getMessage());
-            fail(ctx, header, e.errno(), true);
+            log.warn("{}: bad VERSION capabilities: {}", runtime.name(), e.getMessage());
+            fail(header, e.errno(), true);
+            return;
+        }
+        try {
+            ioEventFds = new IoEventFds(runtime.description().ioEventFds(), runtime.device(),
+                    (io.netty.channel.IoEventLoop) ctx.channel().eventLoop());
+        } catch (io.vfiouser.transport.linux.ErrnoException e) {
+            log.warn("{}: could not create the doorbell eventfds: {}", runtime.name(), e.getMessage());
+            fail(header, e.errno(), true);
             return;
         }
         int minor = Math.min(version.minor(), OUR_MINOR);
-        VersionPayload reply = VersionPayload.of(0, minor, serverCapabilities(header.messageSize()));
+        VfioUserMessage reply = VfioUserMessage.reply(header,
+                VersionPayload.of(0, minor, serverCapabilities(header.messageSize())));
         state = State.NEGOTIATED;
-        log.info("{}: negotiated version 0.{} with {}", device.name(), minor, client);
-        write(ctx, VfioUserMessage.reply(header, reply));
+        runtime.attach(this);
+        irqs.setIntxDisabled((runtime.config().command() & 0x400) != 0);
+        irqs.setMsiControl(runtime.config().msiEnabled(), runtime.config().msiEnabledVectors());
+        irqs.setMsiMask(runtime.config().msiMask());
+        irqs.setMsixControl(runtime.config().msixEnabled(), runtime.config().msixFunctionMasked());
+        log.info("{}: negotiated version 0.{} with {}", runtime.name(), minor, client);
+        trace("->", reply);
+        ctx.writeAndFlush(reply, ctx.voidPromise());
+        try {
+            runtime.device().attached(new SessionContext(this));
+        } catch (RuntimeException e) {
+            log.warn("{}: attached() failed", runtime.name(), e);
+        }
     }
 
     /**
@@ -137,10 +420,19 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter {
                 .maxMsgFds(options.maxMsgFds())
                 .maxDataXferSize(options.maxDataTransferSize())
                 .pgsizes(VfioUserCapabilities.DEFAULT_PGSIZES)
-                .maxDmaMaps(VfioUserCapabilities.DEFAULT_MAX_DMA_MAPS)
+                .maxDmaMaps(DmaTable.DEFAULT_MAX_MAPPINGS)
+                .writeMultiple(true)
                 .build();
         if (replySize(full) <= requestSize) {
             return full;
+        }
+        VfioUserCapabilities essential = VfioUserCapabilities.builder()
+                .maxMsgFds(options.maxMsgFds())
+                .maxDataXferSize(options.maxDataTransferSize())
+                .writeMultiple(true)
+                .build();
+        if (replySize(essential) <= requestSize) {
+            return essential;
         }
         return VfioUserCapabilities.builder()
                 .maxMsgFds(options.maxMsgFds())
@@ -153,32 +445,115 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Answers {@code request} with a header-only error reply unless it carries NO_REPLY (as libvfio-user does, an
-     * unsolicited reply or a bad message type is answered too); closes the connection after the reply has gone
-     * out when {@code close} is set.
+     * Answers {@code request} with a header-only error reply unless it carries NO_REPLY; closes the connection
+     * after the reply has gone out when {@code close} is set.
      */
-    private void fail(ChannelHandlerContext ctx, VfioUserHeader request, int errno, boolean close) {
+    private void fail(VfioUserHeader request, int errno, boolean close) {
         if (!request.isNoReply()) {
             VfioUserMessage reply = VfioUserMessage.errorReply(request, errno);
             trace("->", reply);
             if (close) {
                 ctx.writeAndFlush(reply).addListener(ChannelFutureListener.CLOSE);
             } else {
-                ctx.writeAndFlush(reply);
+                ctx.writeAndFlush(reply, ctx.voidPromise());
             }
         } else if (close) {
             ctx.close();
         }
     }
 
-    private void write(ChannelHandlerContext ctx, VfioUserMessage reply) {
-        trace("->", reply);
-        ctx.writeAndFlush(reply);
+    // ------------------------------------------------------------------------------------------- resets
+
+    /** The guest wrote "Initiate FLR": the reset runs once the configuration write itself is done. */
+    void flrRequested() {
+        flrPending = true;
     }
+
+    private CompletableFuture<Void> functionLevelReset() {
+        return resetDevice(ResetReason.FLR);
+    }
+
+    /** Quiesce, then the device's reset, then the framework's own state (config space, interrupt masks). */
+    CompletableFuture<Void> resetDevice(ResetReason reason) {
+        return runtime.device().quiesce()
+                .thenCompose(ok -> runtime.device().reset(reason))
+                .thenRun(() -> {
+                    runtime.config().reset();
+                    irqs.reset();
+                    irqs.setIntxDisabled((runtime.config().command() & 0x400) != 0);
+                    irqs.setMsiControl(runtime.config().msiEnabled(), runtime.config().msiEnabledVectors());
+                    irqs.setMsixControl(runtime.config().msixEnabled(), runtime.config().msixFunctionMasked());
+                    log.info("{}: reset ({})", runtime.name(), reason);
+                });
+    }
+
+    // ------------------------------------------------------------------------------ server-issued DMA
+
+    @Override
+    public CompletableFuture<Void> read(long address, ByteBuffer dst) {
+        int count = dst.remaining();
+        return request(VfioUserCommand.DMA_READ, DmaAccess.of(address, count)).thenAccept(reply -> {
+            try {
+                DmaAccess got = reply.payload(DmaAccess.class);
+                ByteBuf data = got.data();
+                if (got.address() != address || data == null || data.readableBytes() != count) {
+                    throw new VfioUserProtocolException(Errno.EINVAL, "DMA_READ reply does not match its request");
+                }
+                data.getBytes(data.readerIndex(), dst);
+            } finally {
+                reply.release();
+            }
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> write(long address, ByteBuffer src) {
+        ByteBuf data = ctx.alloc().buffer(src.remaining());
+        data.writeBytes(src);
+        return request(VfioUserCommand.DMA_WRITE, DmaAccess.withData(address, data)).thenAccept(reply -> {
+            reply.release();
+        });
+    }
+
+    @Override
+    public int maxTransferSize() {
+        VfioUserCapabilities c = client;
+        return (int) Math.min(Integer.MAX_VALUE, c == null ? 1 << 20 : c.maxDataXferSize());
+    }
+
+    /** Sends a server-issued command and completes with its successful reply, or fails with its errno. */
+    private CompletableFuture<VfioUserMessage> request(VfioUserCommand command, DmaAccess payload) {
+        CompletableFuture<VfioUserMessage> reply = new CompletableFuture<>();
+        ctx.executor().execute(() -> {
+            if (state != State.NEGOTIATED) {
+                ReferenceCountUtil.safeRelease(payload.data());
+                reply.completeExceptionally(new ClosedChannelException());
+                return;
+            }
+            int id = nextServerId++ & 0xFFFF;
+            while (serverRequests.containsKey(id)) {
+                id = nextServerId++ & 0xFFFF;
+            }
+            serverRequests.put(id, new PendingDma(reply));
+            VfioUserMessage message = VfioUserMessage.command(id, command, payload);
+            trace("->", message);
+            ctx.writeAndFlush(message, ctx.voidPromise());
+        });
+        return reply.thenApply(r -> {
+            if (r.header().isError()) {
+                int errno = r.header().error() > 0 ? r.header().error() : Errno.EINVAL;
+                r.release();
+                throw new VfioUserProtocolException(errno, command + " failed at the client");
+            }
+            return r;
+        });
+    }
+
+    // -------------------------------------------------------------------------------------------- misc
 
     private void trace(String direction, VfioUserMessage message) {
         if (log.isTraceEnabled()) {
-            log.trace("{} {} {}", device.name(), direction, message);
+            log.trace("{} {} {}", runtime.name(), direction, message);
         }
     }
 
@@ -186,15 +561,17 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         if (cause instanceof VfioUserFramingException framing) {
             // The frame decoder closes the stream right after this; the reply is a best effort to say why.
-            log.warn("{}: closing the connection: {}", device.name(), framing.getMessage());
-            VfioUserMessage reply = VfioUserMessage.errorReply(framing.msgId(), framing.command(), Errno.EINVAL);
-            ctx.writeAndFlush(reply).addListener(ChannelFutureListener.CLOSE);
+            log.warn("{}: closing the connection: {}", runtime.name(), framing.getMessage());
+            if (state != State.CLOSED) {
+                VfioUserMessage reply = VfioUserMessage.errorReply(framing.msgId(), framing.command(), Errno.EINVAL);
+                ctx.writeAndFlush(reply).addListener(ChannelFutureListener.CLOSE);
+            }
             return;
         }
         if (cause instanceof IOException) {
-            log.warn("{}: closing the connection: {}", device.name(), cause.getMessage());
+            log.warn("{}: closing the connection: {}", runtime.name(), cause.getMessage());
         } else {
-            log.warn("{}: closing the connection", device.name(), cause);
+            log.warn("{}: closing the connection", runtime.name(), cause);
         }
         ctx.close();
     }

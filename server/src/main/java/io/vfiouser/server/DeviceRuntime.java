@@ -1,0 +1,130 @@
+package io.vfiouser.server;
+
+import io.vfiouser.device.DeviceDescription;
+import io.vfiouser.device.Region;
+import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.server.pci.ConfigSpace;
+import io.vfiouser.transport.linux.ErrnoException;
+import java.util.Optional;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+
+/**
+ * What a hosted device keeps across clients: its description and behaviour, its configuration space and the
+ * shared memory of its memory-backed regions. A connection's {@link VfioUserSession} works on it while attached;
+ * one client at a time, so no two sessions touch it together.
+ */
+final class DeviceRuntime implements AutoCloseable {
+    private final DeviceDescription description;
+    private final VfioUserDevice device;
+    private final Logger log;
+    private final RegionMemory[] memory = new RegionMemory[Region.COUNT];
+    private final ConfigSpace config;
+    /** The session attached now, which receives the configuration-space events; null between clients. */
+    private volatile VfioUserSession session;
+
+    DeviceRuntime(DeviceDescription description, VfioUserDevice device) throws ErrnoException {
+        this.description = description;
+        this.device = device;
+        this.log = LogManager.getLogger("io.vfiouser.device." + description.name());
+        try {
+            for (Region r : description.regions()) {
+                if (r.memoryBacked()) {
+                    memory[r.index()] = new RegionMemory(description.name(), r);
+                }
+            }
+        } catch (ErrnoException | RuntimeException e) {
+            close();
+            throw e;
+        }
+        this.config = new ConfigSpace(description, new ConfigEvents());
+    }
+
+    DeviceDescription description() {
+        return description;
+    }
+
+    VfioUserDevice device() {
+        return device;
+    }
+
+    Logger log() {
+        return log;
+    }
+
+    String name() {
+        return description.name();
+    }
+
+    ConfigSpace config() {
+        return config;
+    }
+
+    /** The shared memory of a memory-backed region, if {@code index} is one. */
+    Optional<RegionMemory> memory(int index) {
+        return index >= 0 && index < memory.length ? Optional.ofNullable(memory[index]) : Optional.empty();
+    }
+
+    void attach(VfioUserSession s) {
+        session = s;
+    }
+
+    void detach(VfioUserSession s) {
+        if (session == s) {
+            session = null;
+        }
+    }
+
+    @Override
+    public void close() {
+        for (int i = 0; i < memory.length; i++) {
+            if (memory[i] != null) {
+                memory[i].close();
+                memory[i] = null;
+            }
+        }
+    }
+
+    /** Forwards what the guest does to configuration space to the attached session's interrupt state. */
+    private final class ConfigEvents implements ConfigSpace.Listener {
+        @Override
+        public void flrRequested() {
+            VfioUserSession s = session;
+            if (s != null) {
+                s.flrRequested();
+            }
+        }
+
+        @Override
+        public void commandChanged(int oldValue, int newValue) {
+            VfioUserSession s = session;
+            if (s != null) {
+                s.irqs().setIntxDisabled((newValue & 0x400) != 0);
+            }
+        }
+
+        @Override
+        public void msiControlChanged(boolean enabled, int enabledVectors) {
+            VfioUserSession s = session;
+            if (s != null) {
+                s.irqs().setMsiControl(enabled, enabledVectors);
+            }
+        }
+
+        @Override
+        public void msixControlChanged(boolean enabled, boolean functionMasked) {
+            VfioUserSession s = session;
+            if (s != null) {
+                s.irqs().setMsixControl(enabled, functionMasked);
+            }
+        }
+
+        @Override
+        public void msiMaskChanged(int mask) {
+            VfioUserSession s = session;
+            if (s != null) {
+                s.irqs().setMsiMask(mask);
+            }
+        }
+    }
+}

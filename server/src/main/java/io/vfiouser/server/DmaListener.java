@@ -1,0 +1,31 @@
+package io.vfiouser.server;
+
+import io.vfiouser.device.DmaRange;
+import io.vfiouser.server.dma.DmaTable;
+
+/** Tells the device about the client's DMA mappings as they come and go. */
+final class DmaListener implements DmaTable.Listener {
+    private final DeviceRuntime runtime;
+
+    DmaListener(DeviceRuntime runtime) {
+        this.runtime = runtime;
+    }
+
+    @Override
+    public void mapped(DmaRange range) {
+        try {
+            runtime.device().dmaMapped(range);
+        } catch (RuntimeException e) {
+            runtime.log().warn("{}: dmaMapped() failed", runtime.name(), e);
+        }
+    }
+
+    @Override
+    public void unmapped(DmaRange range) {
+        try {
+            runtime.device().dmaUnmapped(range);
+        } catch (RuntimeException e) {
+            runtime.log().warn("{}: dmaUnmapped() failed", runtime.name(), e);
+        }
+    }
+}

@@ -1,0 +1,364 @@
+package io.vfiouser.server.dma;
+
+import static io.vfiouser.codec.message.DmaMapRequest.FLAG_READ;
+import static io.vfiouser.codec.message.DmaMapRequest.FLAG_WRITE;
+import static io.vfiouser.codec.message.DmaUnmapRequest.FLAG_GET_DIRTY_BITMAP;
+import static io.vfiouser.codec.message.DmaUnmapRequest.FLAG_UNMAP_ALL;
+
+import io.vfiouser.codec.VfioUserProtocolException;
+import io.vfiouser.device.DmaRange;
+import io.vfiouser.transport.FdSet;
+import io.vfiouser.transport.linux.Errno;
+import io.vfiouser.transport.linux.ErrnoException;
+import io.vfiouser.transport.linux.FileStat;
+import io.vfiouser.transport.linux.Linux;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentSkipListMap;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+
+/**
+ * The DMA mappings of one client connection (DMA_MAP / DMA_UNMAP, digest 3.2, 3.3, 6.3).
+ *
+ * <p>A mapping with an fd is mapped {@code MAP_SHARED} into a {@link Arena#ofShared() shared arena} the mapping
+ * owns, together with the fd; devices reach it only through {@link ServerDmaSpace}, which counts the accesses in
+ * flight. An unmap takes the mapping out of the table at once (new accesses fail with {@code EFAULT}) and
+ * completes when the accesses in flight have finished and the memory is unmapped and the fd closed.
+ *
+ * <h2>Errors</h2> The futures fail with {@link VfioUserProtocolException} carrying the errno of the error reply:
+ * <table>
+ * <caption>DMA_MAP</caption>
+ * <tr><td>flags other than READ (0x1) / WRITE (0x2) (libvfio-user's MMAP/FILE_IO extension is not offered)</td>
+ * <td>EINVAL</td></tr>
+ * <tr><td>size 0</td><td>EINVAL</td></tr>
+ * <tr><td>size above 8 TiB</td><td>ENOSPC</td></tr>
+ * <tr><td>address + size beyond 2^64</td><td>EINVAL</td></tr>
+ * <tr><td>the fd cannot be examined (fstat)</td><td>fstat's errno (EBADF)</td></tr>
+ * <tr><td>same address and size as a mapping, same flags, file offset and file (st_dev/st_ino)</td>
+ * <td>success, nothing changes, the new fd is closed</td></tr>
+ * <tr><td>same address and size, but another offset, file, flags, or fd vs. no fd</td><td>EINVAL</td></tr>
+ * <tr><td>any other overlap with a mapping</td><td>EEXIST (the spec's errno; libvfio-user says EINVAL)</td></tr>
+ * <tr><td>{@code maxMappings} mappings exist already</td><td>ENOSPC (libvfio-user says EINVAL)</td></tr>
+ * <tr><td>regular file smaller than offset + size</td><td>EINVAL</td></tr>
+ * <tr><td>mmap fails</td><td>mmap's errno (e.g. ENODEV for an fd that cannot be mapped, EACCES)</td></tr>
+ * </table>
+ * <table>
+ * <caption>DMA_UNMAP</caption>
+ * <tr><td>flags other than GET_DIRTY_BITMAP (0x1) / UNMAP_ALL (0x2)</td><td>EINVAL</td></tr>
+ * <tr><td>GET_DIRTY_BITMAP (alone or with UNMAP_ALL): dirty-page logging is not offered</td><td>EINVAL</td></tr>
+ * <tr><td>UNMAP_ALL with address or size not 0</td><td>EINVAL</td></tr>
+ * <tr><td>no mapping with exactly this address and size</td><td>ENOENT</td></tr>
+ * </table>
+ * Every fd handed to {@link #map} belongs to the table from the call on and is closed on every path: failure,
+ * identical re-map, unmap, {@link #clear()}.
+ *
+ * <h2>Threads</h2> Lookups ({@link ServerDmaSpace}) are lock-free and may run on any thread. {@link #map},
+ * {@link #unmap} and {@link #clear} serialise on the table; the futures they return complete on the thread that
+ * finishes the last access in flight, or on the calling thread when nothing is in flight.
+ */
+public final class DmaTable {
+    private static final Logger LOG = LogManager.getLogger(DmaTable.class);
+
+    /** The default limit on mappings: the spec's and QEMU's {@code max_dma_maps}. */
+    public static final int DEFAULT_MAX_MAPPINGS = 65535;
+    /** The largest mapping accepted (libvfio-user's limit on x86-64); larger ones fail with ENOSPC. */
+    public static final long MAX_MAPPING_SIZE = 8L << 40;
+    /** mmap offsets are rounded down to this; the mapping then starts inside the first page. */
+    static final long PAGE_SIZE = 4096;
+    private static final int S_IFREG = 0100000;
+
+    /**
+     * Told about mappings as they come and go, so the server can tell the device. Runs under the table's lock or
+     * on a device thread finishing an access: it must not block, and must not call {@link #map}, {@link #unmap}
+     * or {@link #clear} (lookups are fine). Exceptions are logged and otherwise ignored.
+     */
+    public interface Listener {
+        /** Tells nobody. */
+        Listener NONE = new Listener() {
+            @Override
+            public void mapped(DmaRange range) {
+            }
+
+            @Override
+            public void unmapped(DmaRange range) {
+            }
+        };
+
+        /** A new mapping is in the table and reachable (not called for an identical re-map). */
+        void mapped(DmaRange range);
+
+        /**
+         * A mapping is gone for good, after an unmap or {@link #clear()}: no access to it is in flight, its memory
+         * is unmapped and its fd closed. Called just before the unmap's future completes.
+         */
+        void unmapped(DmaRange range);
+    }
+
+    private final Listener listener;
+    private final int maxMappings;
+    /** Mappings by start address, ordered as unsigned numbers; never overlapping; only live (unretired) ones. */
+    private final ConcurrentSkipListMap<Long, Mapping> mappings = new ConcurrentSkipListMap<>(Long::compareUnsigned);
+
+    /** A table without listener and with {@link #DEFAULT_MAX_MAPPINGS}. */
+    public DmaTable() {
+        this(Listener.NONE);
+    }
+
+    public DmaTable(Listener listener) {
+        this(listener, DEFAULT_MAX_MAPPINGS);
+    }
+
+    /**
+     * @param listener    told about mappings that come and go
+     * @param maxMappings how many mappings may exist at once (≥ 1); the server should announce it as
+     *                    {@code max_dma_maps}
+     */
+    public DmaTable(Listener listener, int maxMappings) {
+        if (maxMappings < 1) {
+            throw new IllegalArgumentException("maxMappings must be at least 1: " + maxMappings);
+        }
+        this.listener = Objects.requireNonNull(listener, "listener");
+        this.maxMappings = maxMappings;
+    }
+
+    public int maxMappings() {
+        return maxMappings;
+    }
+
+    /**
+     * DMA_MAP: maps {@code [address, address + size)} with the DMA_MAP {@code flags}, backed by {@code fd} at
+     * {@code fileOffset}, or reached through DMA messages when {@code fd} is -1 (the file offset is then ignored).
+     * Takes ownership of {@code fd}. Completes at once; see the class documentation for the errors.
+     */
+    public CompletableFuture<Void> map(long address, long size, long fileOffset, int flags, int fd) {
+        try {
+            mapOrThrow(address, size, fd < 0 ? 0 : fileOffset, flags, fd);
+            return CompletableFuture.completedFuture(null);
+        } catch (RuntimeException e) {
+            // mapOrThrow closed the fd already unless the mapping took it
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    private void mapOrThrow(long address, long size, long fileOffset, int flags, int fd) {
+        boolean fdTaken = false;
+        try {
+            if ((flags & ~(FLAG_READ | FLAG_WRITE)) != 0) {
+                throw invalid(Errno.EINVAL, "DMA_MAP flags 0x" + Integer.toHexString(flags)
+                        + ": only READ (0x1) and WRITE (0x2) are supported");
+            }
+            if (size == 0) {
+                throw invalid(Errno.EINVAL, "DMA_MAP of size 0");
+            }
+            if (Long.compareUnsigned(size, MAX_MAPPING_SIZE) > 0) {
+                throw invalid(Errno.ENOSPC, "DMA_MAP of " + Long.toUnsignedString(size) + " bytes; at most 8 TiB");
+            }
+            if (Long.compareUnsigned(address + size - 1, address) < 0) {
+                throw invalid(Errno.EINVAL, "DMA_MAP at " + hex(address) + " of " + hex(size) + " bytes wraps");
+            }
+            FileStat stat = null;
+            FileIdentity file = null;
+            if (fd >= 0) {
+                stat = fstat(fd);
+                file = FileIdentity.of(fd);
+            }
+            synchronized (this) {
+                Mapping overlap = overlapping(address, address + size - 1);
+                if (overlap != null) {
+                    if (overlap.start() == address && overlap.size() == size) {
+                        if (overlap.isSameAs(address, size, flags, fileOffset, file)) {
+                            LOG.debug("identical re-map of {}", overlap);
+                            return; // the new fd is closed below
+                        }
+                        throw invalid(Errno.EINVAL, "DMA_MAP of " + range(address, size)
+                                + " with another offset, file or protection than " + overlap);
+                    }
+                    throw invalid(Errno.EEXIST, "DMA_MAP of " + range(address, size) + " overlaps " + overlap);
+                }
+                if (mappings.size() >= maxMappings) {
+                    throw invalid(Errno.ENOSPC, "DMA_MAP: the table holds " + maxMappings + " mappings already");
+                }
+                Mapping mapping;
+                if (fd < 0) {
+                    mapping = new Mapping(address, size, flags, 0, null, -1, null, null, listener::unmapped);
+                } else {
+                    mapping = mapShared(address, size, fileOffset, flags, fd, stat, file);
+                }
+                fdTaken = true;
+                mappings.put(address, mapping);
+                try {
+                    listener.mapped(mapping.range());
+                } catch (RuntimeException e) {
+                    LOG.warn("DMA listener failed for the map of {}", mapping.range(), e);
+                }
+            }
+        } finally {
+            if (!fdTaken && fd >= 0) {
+                FdSet.closeQuietly(fd);
+            }
+        }
+    }
+
+    private Mapping mapShared(long address, long size, long fileOffset, int flags, int fd, FileStat stat,
+            FileIdentity file) {
+        if (stat.type() == S_IFREG && (Long.compareUnsigned(fileOffset, stat.size()) > 0
+                || Long.compareUnsigned(size, stat.size() - fileOffset) > 0)) {
+            throw invalid(Errno.EINVAL, "DMA_MAP of " + hex(size) + " bytes at file offset " + hex(fileOffset)
+                    + ", but the file has " + stat.size() + " bytes");
+        }
+        long pageOffset = fileOffset & (PAGE_SIZE - 1);
+        int prot = ((flags & FLAG_READ) != 0 ? Linux.PROT_READ : 0)
+                | ((flags & FLAG_WRITE) != 0 ? Linux.PROT_READ | Linux.PROT_WRITE : 0);
+        Arena arena = Arena.ofShared();
+        try {
+            MemorySegment whole = Linux.mmap(fd, fileOffset - pageOffset, size + pageOffset, prot, arena);
+            MemorySegment memory = whole.asSlice(pageOffset, size);
+            return new Mapping(address, size, flags, fileOffset, file, fd, arena, memory, listener::unmapped);
+        } catch (ErrnoException e) {
+            arena.close();
+            throw new VfioUserProtocolException(e.errno(), "DMA_MAP of " + range(address, size) + ": "
+                    + e.getMessage(), e);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    private static FileStat fstat(int fd) {
+        try {
+            return Linux.fstat(fd);
+        } catch (ErrnoException e) {
+            throw new VfioUserProtocolException(e.errno(), "DMA_MAP fd " + fd + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The mapping that overlaps {@code [first, last]} (unsigned, inclusive), or null. */
+    private Mapping overlapping(long first, long last) {
+        Map.Entry<Long, Mapping> below = mappings.floorEntry(last);
+        if (below == null) {
+            return null;
+        }
+        Mapping m = below.getValue();
+        return Long.compareUnsigned(m.last(), first) >= 0 ? m : null;
+    }
+
+    /**
+     * DMA_UNMAP: removes the mapping with exactly this address and size, or every mapping with
+     * {@code UNMAP_ALL} (address and size 0). New accesses fail at once; the future completes when the accesses
+     * in flight have finished and the memory is unmapped and the fd closed. See the class documentation for the
+     * errors.
+     */
+    public CompletableFuture<Void> unmap(long address, long size, int flags) {
+        if ((flags & ~(FLAG_GET_DIRTY_BITMAP | FLAG_UNMAP_ALL)) != 0) {
+            return failed(Errno.EINVAL, "DMA_UNMAP flags 0x" + Integer.toHexString(flags));
+        }
+        if ((flags & FLAG_GET_DIRTY_BITMAP) != 0) {
+            return dirtyBitmapUnmap(address, size, flags);
+        }
+        if ((flags & FLAG_UNMAP_ALL) != 0) {
+            if (address != 0 || size != 0) {
+                return failed(Errno.EINVAL, "DMA_UNMAP with UNMAP_ALL needs address and size 0, got "
+                        + range(address, size));
+            }
+            return CompletableFuture.allOf(retireAll().toArray(CompletableFuture[]::new));
+        }
+        Mapping mapping;
+        synchronized (this) {
+            mapping = mappings.get(address);
+            if (mapping == null || mapping.size() != size) {
+                return failed(Errno.ENOENT, "DMA_UNMAP of " + range(address, size) + ": no such mapping"
+                        + (mapping == null ? "" : " (there is " + mapping + ")"));
+            }
+            mappings.remove(address);
+        }
+        return mapping.retire().copy();
+    }
+
+    /**
+     * DMA_UNMAP with GET_DIRTY_BITMAP (legacy dirty logging, digest 3.3): valid only while dirty-page logging
+     * runs, which this server does not offer, so it fails like libvfio-user does when logging is off. When
+     * migration support adds logging, this is where the bitmap of the unmapped range is produced.
+     */
+    private CompletableFuture<Void> dirtyBitmapUnmap(long address, long size, int flags) {
+        return failed(Errno.EINVAL, "DMA_UNMAP flags 0x" + Integer.toHexString(flags) + " of " + range(address, size)
+                + ": GET_DIRTY_BITMAP needs dirty-page logging, which is not active");
+    }
+
+    /**
+     * Drops every mapping without waiting (the client is gone): new accesses fail at once; each mapping's memory
+     * is unmapped and its fd closed when its last access in flight finishes (at once if none is).
+     */
+    public void clear() {
+        retireAll();
+    }
+
+    private List<CompletableFuture<Void>> retireAll() {
+        List<Mapping> removed;
+        synchronized (this) {
+            removed = new ArrayList<>(mappings.values());
+            mappings.clear();
+        }
+        List<CompletableFuture<Void>> released = new ArrayList<>(removed.size());
+        for (Mapping m : removed) {
+            released.add(m.retire());
+        }
+        return released;
+    }
+
+    /** How many mappings the table holds (unmaps in progress not counted). */
+    public int size() {
+        return mappings.size();
+    }
+
+    /** The mappings, by address (unsigned order). */
+    public List<DmaRange> ranges() {
+        List<DmaRange> ranges = new ArrayList<>(mappings.size());
+        for (Mapping m : mappings.values()) {
+            ranges.add(m.range());
+        }
+        return ranges;
+    }
+
+    /** The mapping containing {@code address}, or null. Lock-free. */
+    Mapping find(long address) {
+        Map.Entry<Long, Mapping> e = mappings.floorEntry(address);
+        if (e == null) {
+            return null;
+        }
+        Mapping m = e.getValue();
+        return Long.compareUnsigned(address, m.last()) <= 0 ? m : null;
+    }
+
+    /** The one mapping containing all of {@code [address, address + length)}, or null. Lock-free. */
+    Mapping find(long address, long length) {
+        Mapping m = find(address);
+        return m != null && m.contains(address, length) ? m : null;
+    }
+
+    private static <T> CompletableFuture<T> failed(int errno, String message) {
+        return CompletableFuture.failedFuture(new VfioUserProtocolException(errno, message));
+    }
+
+    private static VfioUserProtocolException invalid(int errno, String message) {
+        return new VfioUserProtocolException(errno, message);
+    }
+
+    static String hex(long value) {
+        return "0x" + Long.toHexString(value);
+    }
+
+    private static String range(long address, long size) {
+        return "[" + hex(address) + ", +" + hex(size) + ")";
+    }
+
+    @Override
+    public String toString() {
+        return "DmaTable" + mappings.values();
+    }
+}

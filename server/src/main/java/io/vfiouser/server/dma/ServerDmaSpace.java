@@ -1,0 +1,229 @@
+package io.vfiouser.server.dma;
+
+import io.vfiouser.codec.VfioUserProtocolException;
+import io.vfiouser.device.DmaException;
+import io.vfiouser.device.DmaSpace;
+import io.vfiouser.transport.linux.Errno;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ReadOnlyBufferException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
+
+/**
+ * The {@link DmaSpace} a device sees, over the {@link DmaTable} of its client's connection.
+ *
+ * <ul>
+ * <li>{@link #read}/{@link #write} copy through the shared memory of mappings with an fd, and send DMA_READ /
+ * DMA_WRITE messages (chunked to the client's {@code max_data_xfer_size}) for mappings without one. A range may
+ * span adjacent mappings of either kind; each part goes its own way, in address order. Errors: the futures fail
+ * with {@link DmaException}: EFAULT (a byte of the range is not mapped, or the range wraps past 2^64), EACCES
+ * (read of a mapping without READ, write to one without WRITE), EIO (the memory behind a shared mapping is gone;
+ * for message mode: the client failed the message without an errno or the connection is gone), or the errno of
+ * the client's error reply. On success the buffer's position has advanced to its limit; the buffer must not be
+ * touched before the future completes.</li>
+ * <li>{@link #withSegment} hands out a slice of one shared mapping (read-only unless {@code write} is set) for the
+ * duration of the call; unmap of that mapping waits for it. It is the fast path for devices: no copy, no future.
+ * Errors: EFAULT (not inside one mapping; mapping without fd: "use read/write"; mapping being unmapped), EACCES
+ * (as above), EIO (the client shrank the file behind the memory: see {@link MemoryFaults}).</li>
+ * </ul>
+ *
+ * <p>Message-mode transfers do not hold their mapping: an unmap does not wait for DMA messages in flight (the
+ * client would have to answer them while it waits for its unmap reply — QEMU handles DMA messages on the thread
+ * that waits, so waiting would deadlock until its timeout). Writes are reported to the {@link DirtyLog}.
+ */
+public final class ServerDmaSpace implements DmaSpace {
+    private final DmaTable table;
+    private final ChunkingMessenger messenger;
+    private volatile DirtyLog dirtyLog;
+
+    /** A DMA space without dirty-page logging. */
+    public ServerDmaSpace(DmaTable table, DmaMessenger messenger) {
+        this(table, messenger, DirtyLog.NONE);
+    }
+
+    public ServerDmaSpace(DmaTable table, DmaMessenger messenger, DirtyLog dirtyLog) {
+        this.table = Objects.requireNonNull(table, "table");
+        this.messenger = ChunkingMessenger.of(Objects.requireNonNull(messenger, "messenger"));
+        this.dirtyLog = Objects.requireNonNull(dirtyLog, "dirtyLog");
+    }
+
+    public DmaTable table() {
+        return table;
+    }
+
+    public DirtyLog dirtyLog() {
+        return dirtyLog;
+    }
+
+    /** Replaces the dirty log (e.g. {@link DirtyLog#NONE} when logging stops); takes effect for later writes. */
+    public void dirtyLog(DirtyLog log) {
+        this.dirtyLog = Objects.requireNonNull(log, "log");
+    }
+
+    @Override
+    public CompletableFuture<Void> read(long address, ByteBuffer dst) {
+        if (dst.isReadOnly()) {
+            return CompletableFuture.failedFuture(new ReadOnlyBufferException());
+        }
+        return transfer(address, dst, false);
+    }
+
+    @Override
+    public CompletableFuture<Void> write(long address, ByteBuffer src) {
+        return transfer(address, src, true);
+    }
+
+    private CompletableFuture<Void> transfer(long address, ByteBuffer buffer, boolean write) {
+        int start = buffer.position();
+        int length = buffer.remaining();
+        List<Part> parts;
+        try {
+            parts = plan(address, length, write);
+        } catch (DmaException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        CompletableFuture<Void> result = new CompletableFuture<>();
+        Steps.sequentially(parts.size(), i -> {
+            Part part = parts.get(i);
+            ByteBuffer piece = buffer.slice(start + part.bufferOffset, (int) part.length);
+            if (part.mapping.shared()) {
+                try {
+                    copyShared(part, piece, write);
+                    return CompletableFuture.completedFuture(null);
+                } catch (DmaException e) {
+                    return CompletableFuture.failedFuture(e);
+                }
+            }
+            return write ? messenger.write(part.address, piece) : messenger.read(part.address, piece);
+        }).whenComplete((ok, failure) -> {
+            if (write && length > 0) {
+                markDirty(address, length);
+            }
+            if (failure == null) {
+                buffer.position(start + length);
+                result.complete(null);
+            } else {
+                result.completeExceptionally(asDmaException(failure, address, length, write));
+            }
+        });
+        return result;
+    }
+
+    /** A piece of a transfer that lies in one mapping. */
+    private record Part(Mapping mapping, long address, int bufferOffset, long length) {
+    }
+
+    /** Splits {@code [address, address + length)} at mapping boundaries; every byte must be mapped and allowed. */
+    private List<Part> plan(long address, int length, boolean write) throws DmaException {
+        List<Part> parts = new ArrayList<>(1);
+        if (length == 0) {
+            return parts;
+        }
+        if (Long.compareUnsigned(address + length - 1, address) < 0) {
+            throw new DmaException(Errno.EFAULT, "DMA range at " + DmaTable.hex(address) + " of " + length
+                    + " bytes wraps past 2^64");
+        }
+        long cursor = address;
+        int done = 0;
+        while (done < length) {
+            Mapping m = table.find(cursor);
+            if (m == null) {
+                throw new DmaException(Errno.EFAULT, "DMA range at " + DmaTable.hex(address) + " of " + length
+                        + " bytes: nothing is mapped at " + DmaTable.hex(cursor));
+            }
+            checkPermission(m, write);
+            long n = Math.min(length - done, m.last() - cursor + 1);
+            parts.add(new Part(m, cursor, done, n));
+            cursor += n;
+            done += (int) n;
+        }
+        return parts;
+    }
+
+    private static void copyShared(Part part, ByteBuffer piece, boolean write) throws DmaException {
+        Mapping m = part.mapping;
+        if (!m.acquire()) {
+            throw beingUnmapped(part.address);
+        }
+        try {
+            long offset = part.address - m.start();
+            MemorySegment buffer = MemorySegment.ofBuffer(piece);
+            if (write) {
+                MemoryFaults.copy(buffer, 0, m.memory(), offset, part.length, part.address);
+            } else {
+                MemoryFaults.copy(m.memory(), offset, buffer, 0, part.length, part.address);
+            }
+        } finally {
+            m.release();
+        }
+    }
+
+    private static DmaException asDmaException(Throwable failure, long address, int length, boolean write) {
+        Throwable t = Steps.unwrap(failure);
+        if (t instanceof DmaException d) {
+            return d;
+        }
+        int errno = t instanceof VfioUserProtocolException p ? p.errno() : Errno.EIO;
+        return new DmaException(errno, (write ? "DMA_WRITE" : "DMA_READ") + " of " + length + " bytes at "
+                + DmaTable.hex(address) + " failed: " + t, t);
+    }
+
+    @Override
+    public <T> T withSegment(long address, long length, boolean write, Function<MemorySegment, T> access)
+            throws DmaException {
+        Objects.requireNonNull(access, "access");
+        if (length < 0) {
+            throw new IllegalArgumentException("negative length " + length);
+        }
+        Mapping m = table.find(address, length);
+        if (m == null) {
+            throw notMapped(address, length);
+        }
+        checkPermission(m, write);
+        if (!m.shared()) {
+            throw new DmaException(Errno.EFAULT, "guest memory at " + DmaTable.hex(address)
+                    + " was mapped without a file descriptor: reach it with read()/write() (DMA messages)");
+        }
+        if (!m.acquire()) {
+            throw beingUnmapped(address);
+        }
+        try {
+            MemorySegment slice = m.memory().asSlice(address - m.start(), length);
+            return MemoryFaults.apply(write ? slice : slice.asReadOnly(), address, access);
+        } finally {
+            if (write) {
+                markDirty(address, length);
+            }
+            m.release();
+        }
+    }
+
+    @Override
+    public void markDirty(long address, long length) {
+        dirtyLog.markDirty(address, length);
+    }
+
+    @Override
+    public boolean isMapped(long address, long length) {
+        return length >= 0 && table.find(address, length) != null;
+    }
+
+    private static void checkPermission(Mapping m, boolean write) throws DmaException {
+        if (write ? !m.writable() : !m.readable()) {
+            throw new DmaException(Errno.EACCES, (write ? "write to " : "read of ") + m + " is not permitted");
+        }
+    }
+
+    private static DmaException notMapped(long address, long length) {
+        return new DmaException(Errno.EFAULT, "DMA range at " + DmaTable.hex(address) + " of " + length
+                + " bytes is not inside one mapping");
+    }
+
+    private static DmaException beingUnmapped(long address) {
+        return new DmaException(Errno.EFAULT, "guest memory at " + DmaTable.hex(address) + " is being unmapped");
+    }
+}
