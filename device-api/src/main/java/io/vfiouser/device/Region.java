@@ -49,6 +49,9 @@ public record Region(int index, long size, boolean readable, boolean writable, b
                 throw new IllegalArgumentException("BAR " + index + ": too small: " + size);
             }
         }
+        if (index == ROM && (size < 2048 || io || bits64 || prefetchable)) {
+            throw new IllegalArgumentException("the expansion ROM is a 32-bit memory region of at least 2 KiB");
+        }
         if (io && (bits64 || prefetchable || index > BAR5)) {
             throw new IllegalArgumentException("region " + index + ": I/O BARs are 32-bit and not prefetchable");
         }

@@ -31,7 +31,17 @@ final class EventFdWatcher implements EpollIoHandle {
 
     /** Creates an eventfd and watches it on {@code loop}. */
     static EventFdWatcher start(IoEventLoop loop, LongConsumer onSignal) throws ErrnoException {
-        int fd = Linux.eventfd(0, Linux.EFD_NONBLOCK);
+        return watch(loop, Linux.eventfd(0, Linux.EFD_NONBLOCK), onSignal);
+    }
+
+    /** Watches {@code fd} (an eventfd, made non-blocking here) on {@code loop}; the watcher owns it from now on. */
+    static EventFdWatcher watch(IoEventLoop loop, int fd, LongConsumer onSignal) throws ErrnoException {
+        try {
+            Linux.setNonBlocking(fd);
+        } catch (ErrnoException e) {
+            io.vfiouser.transport.FdSet.closeQuietly(fd);
+            throw e;
+        }
         EventFdWatcher watcher = new EventFdWatcher(fd, onSignal);
         loop.register(watcher).addListener(f -> {
             if (f.isSuccess()) {

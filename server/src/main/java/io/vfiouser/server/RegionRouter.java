@@ -18,11 +18,13 @@ final class RegionRouter {
     private final DeviceRuntime runtime;
     private final IrqTable irqs;
     private final int maxDataTransferSize;
+    private final boolean hasMsi;
 
     RegionRouter(DeviceRuntime runtime, IrqTable irqs, int maxDataTransferSize) {
         this.runtime = runtime;
         this.irqs = irqs;
         this.maxDataTransferSize = maxDataTransferSize;
+        this.hasMsi = runtime.description().msiCapability().isPresent();
     }
 
     /** The size of region {@code index} as reported to the client (0: the device has none). */
@@ -36,6 +38,9 @@ final class RegionRouter {
     CompletableFuture<Void> read(int index, long offset, ByteBuffer dst) {
         check(index, offset, dst.remaining(), false);
         if (index == Region.CONFIG) {
+            if (hasMsi) {
+                runtime.config().setMsiPending(irqs.msiPending());
+            }
             runtime.config().read((int) offset, dst);
             return VfioUserDevice.DONE;
         }

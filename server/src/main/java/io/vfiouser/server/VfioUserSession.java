@@ -84,7 +84,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         this.runtime = runtime;
         this.options = options;
         this.log = runtime.log();
-        this.irqs = new IrqTable(runtime.description(), runtime.device()::irqMaskChanged);
+        this.irqs = new IrqTable(runtime.description(), new IrqEvents());
         this.dmaTable = new DmaTable(new DmaListener(runtime));
         this.dmaSpace = new ServerDmaSpace(dmaTable, this);
         this.regions = new RegionRouter(runtime, irqs, options.maxDataTransferSize());
@@ -168,6 +168,10 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         }
         if (ioEventFds != null) {
             ioEventFds.close();
+        }
+        if (resample != null) {
+            resample.close();
+            resample = null;
         }
         runtime.detach(this);
         log.info("{}: client detached", runtime.name());
@@ -547,6 +551,47 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             }
             return r;
         });
+    }
+
+    // ------------------------------------------------------------------------------------- irq events
+
+    /** The INTx resample eventfd QEMU registers under KVM (SET_IRQS INTx UNMASK+EVENTFD), when watched. */
+    private EventFdWatcher resample;
+
+    /**
+     * Passes mask changes to the device and watches the INTx resample eventfd: the client signals it when the
+     * guest has serviced the line, which counts as an unmask (a still-raised line fires again).
+     */
+    private final class IrqEvents implements IrqTable.Listener {
+        @Override
+        public void irqMaskChanged(io.vfiouser.device.IrqType type, int start, int count, boolean masked) {
+            try {
+                runtime.device().irqMaskChanged(type, start, count, masked);
+            } catch (RuntimeException e) {
+                log.warn("{}: irqMaskChanged() failed", runtime.name(), e);
+            }
+        }
+
+        @Override
+        public void notifierChanged(io.vfiouser.device.IrqType type, int vector, boolean unmask, int oldFd,
+                                    int newFd) {
+            if (type != io.vfiouser.device.IrqType.INTX || !unmask) {
+                return;
+            }
+            if (resample != null) {
+                resample.close();
+                resample = null;
+            }
+            if (newFd >= 0 && ctx != null) {
+                try {
+                    resample = EventFdWatcher.watch((io.netty.channel.IoEventLoop) ctx.channel().eventLoop(),
+                            io.vfiouser.transport.linux.Linux.dup(newFd),
+                            n -> irqs.mask(io.vfiouser.device.IrqType.INTX, 0, 1, false));
+                } catch (io.vfiouser.transport.linux.ErrnoException e) {
+                    log.warn("{}: cannot watch the INTx resample eventfd: {}", runtime.name(), e.getMessage());
+                }
+            }
+        }
     }
 
     // -------------------------------------------------------------------------------------------- misc

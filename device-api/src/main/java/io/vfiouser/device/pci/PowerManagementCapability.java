@@ -2,7 +2,8 @@ package io.vfiouser.device.pci;
 
 /**
  * PCI Power Management (id 0x01, 8 bytes). The power state in PMCSR is writable; the framework keeps it and a
- * client sees D0..D3hot as written.
+ * client sees D0 or D3hot as written (D1/D2 only when PMC announces them, otherwise such writes are ignored).
+ * No_Soft_Reset reads 1: the device keeps its state across D3hot to D0.
  *
  * @param capabilities the PMC register (read-only): version in bits 2:0 (3 for PCI PM 1.2), D1/D2 support, ...
  */
