@@ -29,10 +29,14 @@ import java.util.function.Function;
  * {@code -Xcomp} modes; without it C2-only code let the error escape on the first fault.
  *
  * <p>What remains for code run under the guard: between the fault and the barrier it runs on garbage values
- * (reads return undefined data, writes are lost); it may throw because of them, in which case the fault still
- * wins (it becomes the {@link DmaException}, the other exception is attached as suppressed). It must not catch
- * and swallow {@link Error}s, and must not hand guest memory to native code (a SIGBUS in native code kills the
- * JVM) — system calls are fine (the kernel answers EFAULT).
+ * (a skipped load leaves the register's previous content, writes are lost); it may throw because of them, in
+ * which case the fault still wins (it becomes the {@link DmaException}, the other exception is attached as
+ * suppressed). Garbage in a narrow-typed value can do worse: C2 trusts that a {@code byte}/{@code short}/
+ * {@code char}/{@code boolean} load stays in its range and may index arrays with it unchecked, which crashed the
+ * JVM in a test (see {@link SegmentMode}). So the guard makes bulk copies and wide loads safe, not arbitrary
+ * code; {@link ServerDmaSpace} runs device code on copies unless told otherwise. Guarded code must not catch and
+ * swallow {@link Error}s, and must not hand guest memory to native code (a SIGBUS in native code kills the JVM) —
+ * system calls are fine (the kernel answers EFAULT).
  */
 public final class MemoryFaults {
     /** Never locked: {@link Thread#holdsLock} on it is a cheap JNI call that only serves as a barrier. */

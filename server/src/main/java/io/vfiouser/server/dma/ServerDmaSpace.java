@@ -5,6 +5,7 @@ import io.vfiouser.device.DmaException;
 import io.vfiouser.device.DmaSpace;
 import io.vfiouser.transport.linux.Errno;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ReadOnlyBufferException;
 import java.util.ArrayList;
@@ -25,34 +26,47 @@ import java.util.function.Function;
  * for message mode: the client failed the message without an errno or the connection is gone), or the errno of
  * the client's error reply. On success the buffer's position has advanced to its limit; the buffer must not be
  * touched before the future completes.</li>
- * <li>{@link #withSegment} hands out a slice of one shared mapping (read-only unless {@code write} is set) for the
- * duration of the call; unmap of that mapping waits for it. It is the fast path for devices: no copy, no future.
- * Errors: EFAULT (not inside one mapping; mapping without fd: "use read/write"; mapping being unmapped), EACCES
- * (as above), EIO (the client shrank the file behind the memory: see {@link MemoryFaults}).</li>
+ * <li>{@link #withSegment} runs the device's function on the memory of one shared mapping (read-only unless
+ * {@code write} is set) and holds the mapping for the duration of the call: an unmap waits for it. What the
+ * function gets depends on the {@link SegmentMode}: a private copy ({@link SegmentMode#COPY}, the default: no
+ * client can crash the JVM) or the shared memory itself ({@link SegmentMode#DIRECT}: zero-copy, for clients that
+ * cannot shrink their memory). Errors: EFAULT (not inside one mapping; mapping without fd: "use read/write";
+ * mapping being unmapped), EACCES (as above), EIO (the client shrank the file behind the memory: see
+ * {@link MemoryFaults}), E2BIG (COPY of more than {@link #MAX_COPY} bytes).</li>
  * </ul>
  *
- * <p>Message-mode transfers do not hold their mapping: an unmap does not wait for DMA messages in flight (the
- * client would have to answer them while it waits for its unmap reply — QEMU handles DMA messages on the thread
- * that waits, so waiting would deadlock until its timeout). Writes are reported to the {@link DirtyLog}.
+ * <p>Message-mode transfers do not hold their mapping: an unmap does not wait for DMA messages in flight, since
+ * the client would have to answer them while it waits for its unmap reply (digest 1.6: QEMU serves DMA messages on
+ * its main loop, which is blocked while it waits, so waiting would stall both sides until QEMU's timeout). Writes
+ * are reported to the {@link DirtyLog}.
  */
 public final class ServerDmaSpace implements DmaSpace {
+    /** The largest range {@link #withSegment} copies in {@link SegmentMode#COPY} (larger: E2BIG). */
+    public static final long MAX_COPY = 1L << 30;
+
     private final DmaTable table;
     private final ChunkingMessenger messenger;
+    private final SegmentMode segmentMode;
     private volatile DirtyLog dirtyLog;
 
-    /** A DMA space without dirty-page logging. */
+    /** A DMA space without dirty-page logging, with {@link SegmentMode#COPY}. */
     public ServerDmaSpace(DmaTable table, DmaMessenger messenger) {
-        this(table, messenger, DirtyLog.NONE);
+        this(table, messenger, DirtyLog.NONE, SegmentMode.COPY);
     }
 
-    public ServerDmaSpace(DmaTable table, DmaMessenger messenger, DirtyLog dirtyLog) {
+    public ServerDmaSpace(DmaTable table, DmaMessenger messenger, DirtyLog dirtyLog, SegmentMode segmentMode) {
         this.table = Objects.requireNonNull(table, "table");
         this.messenger = ChunkingMessenger.of(Objects.requireNonNull(messenger, "messenger"));
         this.dirtyLog = Objects.requireNonNull(dirtyLog, "dirtyLog");
+        this.segmentMode = Objects.requireNonNull(segmentMode, "segmentMode");
     }
 
     public DmaTable table() {
         return table;
+    }
+
+    public SegmentMode segmentMode() {
+        return segmentMode;
     }
 
     public DirtyLog dirtyLog() {
@@ -192,13 +206,73 @@ public final class ServerDmaSpace implements DmaSpace {
             throw beingUnmapped(address);
         }
         try {
-            MemorySegment slice = m.memory().asSlice(address - m.start(), length);
-            return MemoryFaults.apply(write ? slice : slice.asReadOnly(), address, access);
+            MemorySegment guest = m.memory().asSlice(address - m.start(), length);
+            if (segmentMode == SegmentMode.DIRECT) {
+                return MemoryFaults.apply(write ? guest : guest.asReadOnly(), address, access);
+            }
+            return withCopy(guest, address, write, access);
         } finally {
             if (write) {
                 markDirty(address, length);
             }
             m.release();
+        }
+    }
+
+    /** {@link SegmentMode#COPY}: the device gets a private copy; the bytes it changed go back afterwards. */
+    private static <T> T withCopy(MemorySegment guest, long address, boolean write,
+            Function<MemorySegment, T> access) throws DmaException {
+        long length = guest.byteSize();
+        if (length > MAX_COPY) {
+            throw new DmaException(Errno.E2BIG, "withSegment of " + length + " bytes at " + DmaTable.hex(address)
+                    + " copies at most " + MAX_COPY + " bytes; use read()/write()");
+        }
+        MemorySegment work = privateCopy(address, length);
+        MemoryFaults.copy(guest, 0, work, 0, length, address);
+        if (!write) {
+            return access.apply(work.asReadOnly());
+        }
+        MemorySegment before = privateCopy(address, length);
+        MemorySegment.copy(work, 0, before, 0, length);
+        T result;
+        try {
+            result = access.apply(work);
+        } catch (Throwable t) {
+            try {
+                writeBack(guest, address, before, work);
+            } catch (DmaException e) {
+                t.addSuppressed(e);
+            }
+            throw t;
+        }
+        writeBack(guest, address, before, work);
+        return result;
+    }
+
+    /** Heap memory of {@code length} bytes aligned like {@code address} modulo 8. */
+    private static MemorySegment privateCopy(long address, long length) {
+        long misalignment = address & 7;
+        long words = (misalignment + length + 7) >>> 3;
+        return MemorySegment.ofArray(new long[(int) words]).asSlice(misalignment, length);
+    }
+
+    /** Copies the runs of bytes where {@code after} differs from {@code before} to {@code guest}. */
+    private static void writeBack(MemorySegment guest, long address, MemorySegment before, MemorySegment after)
+            throws DmaException {
+        long n = after.byteSize();
+        long i = 0;
+        while (i < n) {
+            long m = after.asSlice(i).mismatch(before.asSlice(i));
+            if (m < 0) {
+                return;
+            }
+            long start = i + m;
+            long end = start + 1;
+            while (end < n && after.get(ValueLayout.JAVA_BYTE, end) != before.get(ValueLayout.JAVA_BYTE, end)) {
+                end++;
+            }
+            MemoryFaults.copy(after, start, guest, start, end - start, address + start);
+            i = end;
         }
     }
 

@@ -11,7 +11,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.vfiouser.device.IrqType;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.testing.FdCount;
-import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -167,35 +166,4 @@ class ConcurrencyTest {
         assertThat(failure.get()).isNull();
     }
 
-    @Test
-    void triggeringDoesNotAllocate() {
-        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        table.setIrqs(req(TRIGGER_EVENTFD, IrqType.MSIX, 0, 2), FdSet.of(Efd.give(efds, 0, 2)));
-        table.setIrqs(req(MASK_NONE, IrqType.MSIX, 1, 1), FdSet.EMPTY);
-        table.setIrqs(req(TRIGGER_EVENTFD, IrqType.MSI, 0, 1), FdSet.of(efds[2].give()));
-        table.setIrqs(req(TRIGGER_EVENTFD, IrqType.INTX, 0, 1), FdSet.of(efds[3].give()));
-        table.setIrqs(req(TRIGGER_EVENTFD, IrqType.ERR, 0, 1), FdSet.of(efds[4].give()));
-        int rounds = 50_000;
-        for (int i = 0; i < rounds; i++) { // warm up
-            fireAll();
-        }
-        long before = threads.getCurrentThreadAllocatedBytes();
-        for (int i = 0; i < rounds; i++) {
-            fireAll();
-        }
-        long allocated = threads.getCurrentThreadAllocatedBytes() - before;
-        assertThat(allocated).as("bytes allocated by %d triggers", rounds * 6L).isLessThan(rounds);
-        assertThat(efds[0].signals()).isEqualTo(2L * rounds);
-        assertThat(efds[1].signals()).isZero();
-        assertThat(table.msix().isPending(1)).isTrue();
-    }
-
-    private void fireAll() {
-        table.triggerMsix(0);
-        table.triggerMsix(1); // masked: pending path
-        table.triggerMsi(0);
-        table.assertIntx();
-        table.deassertIntx();
-        table.triggerError();
-    }
 }
