@@ -34,6 +34,9 @@ public final class VfioUserMessageEncoder extends MessageToMessageEncoder<VfioUs
     private static final long MAX_MESSAGE_SIZE = Integer.MAX_VALUE;
     private static final ByteBuf ZEROES = Unpooled.unreleasableBuffer(Unpooled.directBuffer(16).writeZero(16));
 
+    /** Data up to this many bytes is copied into the header buffer instead of being sent as a buffer of its own. */
+    static final int INLINE_DATA = 256;
+
     private final DmaLayout defaultLayout;
 
     public VfioUserMessageEncoder(DmaLayout defaultLayout) {
@@ -55,7 +58,9 @@ public final class VfioUserMessageEncoder extends MessageToMessageEncoder<VfioUs
             header = header.withMessageSize(messageSize);
         }
 
-        ByteBuf head = ctx.alloc().buffer((int) messageSize - dataSize);
+        // Small data (a register value) is copied behind the fixed part: one buffer, one plain send(2).
+        boolean inline = data != null && dataSize <= INLINE_DATA;
+        ByteBuf head = ctx.alloc().buffer((int) messageSize - (inline ? 0 : dataSize));
         int padding;
         try {
             header.encode(head);
@@ -67,7 +72,10 @@ public final class VfioUserMessageEncoder extends MessageToMessageEncoder<VfioUs
                 throw new EncoderException(payload + " wrote " + (head.readableBytes() - VfioUserHeader.HEADER_SIZE)
                         + " bytes besides its data but announced " + payload.encodedSize());
             }
-            if (data == null) {
+            if (inline) {
+                head.writeBytes(data, data.readerIndex(), dataSize);
+            }
+            if (data == null || inline) {
                 head.writeZero(padding);
             }
         } catch (RuntimeException e) {
@@ -75,8 +83,8 @@ public final class VfioUserMessageEncoder extends MessageToMessageEncoder<VfioUs
             throw e;
         }
 
-        ByteBuf body = data == null ? null : data.retainedDuplicate();
-        ByteBuf pad = data == null || padding == 0 ? null : ZEROES.slice(0, padding);
+        ByteBuf body = data == null || inline ? null : data.retainedDuplicate();
+        ByteBuf pad = body == null || padding == 0 ? null : ZEROES.slice(0, padding);
         if (msg.fds().isEmpty()) {
             out.add(head);
             if (body != null) {

@@ -5,6 +5,7 @@ import static io.vfiouser.codec.CodecChannels.releaseAll;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.vfiouser.codec.Goldens.Golden;
 import io.vfiouser.codec.message.DmaAccess;
@@ -136,9 +137,9 @@ class GoldenMessagesTest {
     }
 
     @Test
-    void encoderSendsDataWithoutCopying() {
+    void encoderSendsLargeDataWithoutCopying() {
         EmbeddedChannel channel = CodecChannels.encoding(DmaLayout.QEMU);
-        ByteBuf data = Goldens.buf("0102030405060708");
+        ByteBuf data = Unpooled.directBuffer(512).writeZero(512);
         VfioUserMessage message = VfioUserMessage.reply(Goldens.request(1, VfioUserCommand.DMA_READ),
                 DmaAccess.withData(0x1000, data.retain()));
         channel.writeOutbound(message);
@@ -147,7 +148,7 @@ class GoldenMessagesTest {
         ByteBuf padding = channel.readOutbound();
         try {
             assertThat(head.readableBytes()).isEqualTo(16 + 12);
-            assertThat(body.readableBytes()).isEqualTo(8);
+            assertThat(body.readableBytes()).isEqualTo(512);
             assertThat(padding.readableBytes()).isEqualTo(4);
             data.setByte(0, 0x55);
             assertThat(body.getByte(body.readerIndex())).as("shares the payload's memory").isEqualTo((byte) 0x55);
@@ -157,6 +158,25 @@ class GoldenMessagesTest {
             body.release();
             padding.release();
             data.release();
+            assertThat(channel.finishAndReleaseAll()).isFalse();
+        }
+    }
+
+    @Test
+    void encoderCopiesSmallDataIntoOneBuffer() {
+        EmbeddedChannel channel = CodecChannels.encoding(DmaLayout.QEMU);
+        ByteBuf data = Goldens.buf("0102030405060708");
+        VfioUserMessage message = VfioUserMessage.reply(Goldens.request(1, VfioUserCommand.DMA_READ),
+                DmaAccess.withData(0x1000, data));
+        channel.writeOutbound(message);
+        ByteBuf whole = channel.readOutbound();
+        try {
+            assertThat((Object) channel.readOutbound()).as("one buffer for the whole message").isNull();
+            assertThat(whole.readableBytes()).isEqualTo(16 + 12 + 8 + 4);
+            assertThat(whole.getByte(whole.readerIndex() + 28)).isEqualTo((byte) 0x01);
+            assertThat(whole.getIntLE(whole.readerIndex() + 36)).as("QEMU's trailing padding").isZero();
+        } finally {
+            whole.release();
             assertThat(channel.finishAndReleaseAll()).isFalse();
         }
     }

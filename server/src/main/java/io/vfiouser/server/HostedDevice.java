@@ -79,6 +79,9 @@ public final class HostedDevice implements AutoCloseable {
                 }
                 ch.closeFuture().addListener(f -> client.compareAndSet(ch, null));
                 ch.attr(io.vfiouser.codec.DmaLayout.ATTRIBUTE).set(options.dmaLayout());
+                // Reads grow up to a whole message, so a 1 MiB write arrives in few recvmsg calls.
+                ch.config().setRecvByteBufAllocator(
+                        new io.netty.channel.AdaptiveRecvByteBufAllocator(64, 2048, options.maxMessageSize()));
                 ChannelPipeline p = ch.pipeline();
                 p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize()));
                 p.addLast("fds", new FdAttachHandler(options.maxMsgFds()));
