@@ -9,6 +9,7 @@ import static io.vfiouser.transport.linux.Errno.EINVAL;
 import static io.vfiouser.transport.linux.Errno.ENOENT;
 import static io.vfiouser.transport.linux.Errno.ENOSPC;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -34,6 +35,7 @@ import io.vfiouser.codec.message.SetIrqs;
 import io.vfiouser.codec.message.SparseMmapCapability;
 import io.vfiouser.codec.message.WriteMultiEntry;
 import io.vfiouser.transport.FdSet;
+import io.vfiouser.transport.linux.ErrnoException;
 import io.vfiouser.transport.linux.Linux;
 import io.vfiouser.transport.testing.FdCount;
 import java.util.List;
@@ -179,6 +181,9 @@ class ConformanceTest {
                                 new SparseMmapCapability.Area(512 << 10, 512 << 10)));
                 assertThat(second.fds().size()).isEqualTo(1);
                 assertThat(Linux.fstat(second.fds().get(0)).size()).isEqualTo(1 << 20);
+                // The region's memory is sealed: a client cannot shrink it under the server.
+                int fd = second.fds().get(0);
+                assertThatThrownBy(() -> Linux.ftruncate(fd, 4096)).isInstanceOf(ErrnoException.class);
             } finally {
                 second.release();
             }

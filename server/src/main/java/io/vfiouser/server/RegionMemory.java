@@ -9,8 +9,9 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The shared memory behind a memory-backed region: a memfd of the region's size, mapped into the server. The
- * same pages are what a client mmaps from the fd handed out with DEVICE_GET_REGION_INFO. Lives as long as the
- * hosted device, across clients.
+ * same pages are what a client mmaps from the fd handed out with DEVICE_GET_REGION_INFO. The memfd is sealed
+ * against shrinking and growing, so no client can make the server's accesses fault. Lives as long as the hosted
+ * device, across clients.
  */
 final class RegionMemory implements AutoCloseable {
     private final Region region;
@@ -24,6 +25,8 @@ final class RegionMemory implements AutoCloseable {
         this.arena = Arena.ofShared();
         try {
             Linux.ftruncate(memfd, region.size());
+            // The client gets this fd to mmap: sealed, it cannot shrink the file under the server's own mapping.
+            Linux.addSeals(memfd, Linux.F_SEAL_SHRINK | Linux.F_SEAL_GROW | Linux.F_SEAL_SEAL);
             this.segment = Linux.mmap(memfd, 0, region.size(), Linux.PROT_READ | Linux.PROT_WRITE, arena);
         } catch (ErrnoException | RuntimeException e) {
             arena.close();

@@ -49,6 +49,12 @@ public final class Linux {
     private static final int F_SETFL = 4;
     private static final int O_NONBLOCK = 0x800;
     private static final int F_DUPFD_CLOEXEC = 1030;
+    private static final int F_ADD_SEALS = 1033;
+    private static final int F_GET_SEALS = 1034;
+    /** memfd seals ({@code fcntl(F_ADD_SEALS)}): no more seals, no shrinking, no growing. */
+    public static final int F_SEAL_SEAL = 0x1;
+    public static final int F_SEAL_SHRINK = 0x2;
+    public static final int F_SEAL_GROW = 0x4;
     private static final int SHUT_RDWR = 2;
     /** Length of {@code sun_path} in {@code struct sockaddr_un}. */
     public static final int UNIX_PATH_MAX = 108;
@@ -396,6 +402,36 @@ public final class Linux {
                 throw new ErrnoException("fcntl(F_DUPFD_CLOEXEC)", errno(cs));
             }
             return copy;
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Adds seals to a memfd created with sealing allowed ({@code fcntl(F_ADD_SEALS)}). */
+    public static void addSeals(int fd, int seals) throws ErrnoException {
+        MemorySegment cs = capture();
+        try {
+            if ((int) FCNTL.invokeExact(cs, fd, F_ADD_SEALS, seals) < 0) {
+                throw new ErrnoException("fcntl(F_ADD_SEALS)", errno(cs));
+            }
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The seals of a memfd ({@code fcntl(F_GET_SEALS)}); EINVAL for files that cannot be sealed. */
+    public static int getSeals(int fd) throws ErrnoException {
+        MemorySegment cs = capture();
+        try {
+            int seals = (int) FCNTL.invokeExact(cs, fd, F_GET_SEALS, 0);
+            if (seals < 0) {
+                throw new ErrnoException("fcntl(F_GET_SEALS)", errno(cs));
+            }
+            return seals;
         } catch (ErrnoException e) {
             throw e;
         } catch (Throwable t) {
