@@ -21,9 +21,13 @@ public interface DmaSpace {
 
     /**
      * Runs {@code access} on the guest memory {@code [address, address + length)} of one shared mapping, which
-     * stays mapped until it returns; the segment must not be used afterwards. Writes through the segment are
-     * logged as dirty when {@code write} is set. Throws {@link DmaException} when the range is not inside one
-     * shared mapping with the needed permission, or the memory behind it is gone.
+     * stays mapped until it returns; the segment must not be used afterwards. By default the segment is a private
+     * copy of the guest bytes whose changes are written back when {@code access} returns (also when it throws):
+     * a client can shrink the file behind its memory at any time, and the JVM's recovery from the resulting
+     * SIGBUS is not memory-safe for narrow loads in compiled code, so devices never touch the shared pages
+     * directly unless the server is configured for it. Writes are logged as dirty when {@code write} is set.
+     * Throws {@link DmaException} when the range is not inside one shared mapping with the needed permission, or
+     * the memory behind it is gone.
      */
     <T> T withSegment(long address, long length, boolean write, Function<MemorySegment, T> access)
             throws DmaException;
