@@ -205,6 +205,15 @@ public final class DmaTable {
         }
     }
 
+    /** Whether {@code fd} is a memfd sealed against shrinking (QEMU seals its memory-backend-memfd by default). */
+    private static boolean cannotShrink(int fd) {
+        try {
+            return (Linux.getSeals(fd) & Linux.F_SEAL_SHRINK) != 0;
+        } catch (ErrnoException e) {
+            return false; // not a memfd (EINVAL): it may shrink
+        }
+    }
+
     private Mapping mapShared(long address, long size, long fileOffset, int flags, int fd, FileStat stat,
             FileIdentity file) {
         if (stat.type() == S_IFREG && (Long.compareUnsigned(fileOffset, stat.size()) > 0
@@ -219,7 +228,8 @@ public final class DmaTable {
         try {
             MemorySegment whole = Linux.mmap(fd, fileOffset - pageOffset, size + pageOffset, prot, arena);
             MemorySegment memory = whole.asSlice(pageOffset, size);
-            return new Mapping(address, size, flags, fileOffset, file, fd, arena, memory, listener::unmapped);
+            return new Mapping(address, size, flags, fileOffset, file, fd, arena, memory, listener::unmapped,
+                    cannotShrink(fd));
         } catch (ErrnoException e) {
             arena.close();
             throw new VfioUserProtocolException(e.errno(), "DMA_MAP of " + range(address, size) + ": "

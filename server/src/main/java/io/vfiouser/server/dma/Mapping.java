@@ -34,6 +34,7 @@ final class Mapping {
     private final Arena arena;
     private final MemorySegment memory;
     private final Consumer<DmaRange> onReleased;
+    private final boolean sealed;
     private final AtomicLong state = new AtomicLong();
     private final CompletableFuture<Void> released = new CompletableFuture<>();
 
@@ -45,6 +46,16 @@ final class Mapping {
      */
     Mapping(long address, long size, int flags, long fileOffset, FileIdentity file, int fd, Arena arena,
             MemorySegment memory, Consumer<DmaRange> onReleased) {
+        this(address, size, flags, fileOffset, file, fd, arena, memory, onReleased, false);
+    }
+
+    /**
+     * @param sealed whether the file behind the memory can no longer shrink (memfd {@code F_SEAL_SHRINK}): then
+     *               no access can fault, and devices may work on the shared pages directly
+     */
+    Mapping(long address, long size, int flags, long fileOffset, FileIdentity file, int fd, Arena arena,
+            MemorySegment memory, Consumer<DmaRange> onReleased, boolean sealed) {
+        this.sealed = sealed;
         this.range = new DmaRange(address, size, (flags & DmaMapRequest.FLAG_READ) != 0,
                 (flags & DmaMapRequest.FLAG_WRITE) != 0, memory != null);
         this.last = address + size - 1;
@@ -76,6 +87,11 @@ final class Mapping {
 
     boolean shared() {
         return memory != null;
+    }
+
+    /** Shared memory whose file cannot shrink: safe to hand to devices directly. */
+    boolean sealed() {
+        return sealed && memory != null;
     }
 
     boolean readable() {

@@ -28,8 +28,10 @@ import java.util.function.Function;
  * touched before the future completes.</li>
  * <li>{@link #withSegment} runs the device's function on the memory of one shared mapping (read-only unless
  * {@code write} is set) and holds the mapping for the duration of the call: an unmap waits for it. What the
- * function gets depends on the {@link SegmentMode}: a private copy ({@link SegmentMode#COPY}, the default: no
- * client can crash the JVM) or the shared memory itself ({@link SegmentMode#DIRECT}: zero-copy, for clients that
+ * function gets depends on the mapping and the {@link SegmentMode}: the shared memory itself when the client's memfd
+ * is sealed against shrinking (QEMU's memory-backend-memfd is, by default), else a private copy
+ * ({@link SegmentMode#COPY}, the default: no client can crash the JVM) or the shared memory itself
+ * ({@link SegmentMode#DIRECT}: zero-copy, for clients that
  * cannot shrink their memory). Errors: EFAULT (not inside one mapping; mapping without fd: "use read/write";
  * mapping being unmapped), EACCES (as above), EIO (the client shrank the file behind the memory: see
  * {@link MemoryFaults}), E2BIG (COPY of more than {@link #MAX_COPY} bytes).</li>
@@ -207,7 +209,7 @@ public final class ServerDmaSpace implements DmaSpace {
         }
         try {
             MemorySegment guest = m.memory().asSlice(address - m.start(), length);
-            if (segmentMode == SegmentMode.DIRECT) {
+            if (segmentMode == SegmentMode.DIRECT || m.sealed()) {
                 return MemoryFaults.apply(write ? guest : guest.asReadOnly(), address, access);
             }
             return withCopy(guest, address, write, access);

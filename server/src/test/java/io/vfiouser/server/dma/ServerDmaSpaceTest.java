@@ -95,6 +95,33 @@ class ServerDmaSpaceTest {
     }
 
     @Test
+    void devicesWorkOnACopyOfUnsealedMemoryAndOnTheSharedPagesOfSealedMemory() throws Exception {
+        // Unsealed (the default fixture): a write through the segment reaches guest memory only afterwards.
+        byte before = file.get(ValueLayout.JAVA_BYTE, SIZE + 5);
+        dma.withSegment(SHARED + 5, 8, true, seg -> {
+            seg.set(ValueLayout.JAVA_BYTE, 0, (byte) (before + 1));
+            assertThat(file.get(ValueLayout.JAVA_BYTE, SIZE + 5)).as("a private copy").isEqualTo(before);
+            return null;
+        });
+        assertThat(file.get(ValueLayout.JAVA_BYTE, SIZE + 5)).isEqualTo((byte) (before + 1));
+
+        // Sealed against shrinking (as QEMU's memory-backend-memfd is): the device works on the shared pages.
+        int sealedFd = memfd(SIZE);
+        Linux.addSeals(sealedFd, Linux.F_SEAL_SHRINK);
+        try (Arena view = Arena.ofShared()) {
+            MemorySegment guest = Linux.mmap(sealedFd, 0, SIZE, Linux.PROT_READ | Linux.PROT_WRITE, view);
+            await(table.map(0x400000, SIZE, 0, RW, Linux.dup(sealedFd)));
+            dma.withSegment(0x400000 + 7, 8, true, seg -> {
+                seg.set(ValueLayout.JAVA_BYTE, 0, (byte) 0x5A);
+                assertThat(guest.get(ValueLayout.JAVA_BYTE, 7)).as("the shared pages").isEqualTo((byte) 0x5A);
+                return null;
+            });
+        } finally {
+            FdSet.closeQuietly(sealedFd);
+        }
+    }
+
+    @Test
     void readsSharedMemory() throws Exception {
         ByteBuffer dst = ByteBuffer.allocate(1000);
         await(dma.read(SHARED + 10, dst));
