@@ -28,6 +28,8 @@ public final class HostedDevice implements AutoCloseable {
     private final AtomicReference<Channel> client = new AtomicReference<>();
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
     private volatile Channel listener;
+    /** The last client's teardown; the next client's session waits for it before reading. */
+    private volatile CompletableFuture<Void> lastTeardown = CompletableFuture.completedFuture(null);
 
     HostedDevice(DeviceRuntime runtime, String where, ServerOptions options) {
         this.runtime = runtime;
@@ -87,7 +89,9 @@ public final class HostedDevice implements AutoCloseable {
                 p.addLast("fds", new FdAttachHandler(options.maxMsgFds()));
                 p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
                 p.addLast("encoder", ENCODER);
-                p.addLast("session", new VfioUserSession(runtime, options));
+                VfioUserSession session = new VfioUserSession(runtime, options, lastTeardown);
+                lastTeardown = session.teardown();
+                p.addLast("session", session);
             }
         };
     }

@@ -80,7 +80,13 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     private record PendingDma(CompletableFuture<VfioUserMessage> reply) {
     }
 
-    VfioUserSession(DeviceRuntime runtime, ServerOptions options) {
+    /** Completes when the previous client's teardown is over; this session reads nothing before. */
+    private final CompletableFuture<Void> ready;
+    /** Completes when this session's own teardown (device reset after the client left) is over. */
+    private final CompletableFuture<Void> teardown = new CompletableFuture<>();
+
+    VfioUserSession(DeviceRuntime runtime, ServerOptions options, CompletableFuture<Void> previousTeardown) {
+        this.ready = previousTeardown;
         this.runtime = runtime;
         this.options = options;
         this.log = runtime.log();
@@ -141,9 +147,19 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         this.ctx = ctx;
     }
 
+    /** Completes when the device is ready for the next client after this one. */
+    CompletableFuture<Void> teardown() {
+        return teardown;
+    }
+
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
         log.info("{}: client attached", runtime.name());
+        if (!ready.isDone()) {
+            // The previous client's device reset is still running: read nothing until it is over.
+            ctx.channel().config().setAutoRead(false);
+            ready.whenComplete((ok, err) -> ctx.executor().execute(() -> ctx.channel().config().setAutoRead(true)));
+        }
         super.channelActive(ctx);
     }
 
@@ -165,6 +181,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         } else {
             irqs.clear();
             dmaTable.clear();
+            teardown.complete(null);
         }
         if (ioEventFds != null) {
             ioEventFds.close();
@@ -206,6 +223,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             } catch (RuntimeException e) {
                 log.warn("{}: detached() failed", runtime.name(), e);
             }
+            teardown.complete(null);
         });
     }
 
@@ -234,6 +252,14 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             }
         } else if (msg instanceof VfioUserInvalidMessage invalid) {
             log.debug("{}: invalid message {}: {}", runtime.name(), invalid.header(), invalid.reason());
+            VfioUserHeader header = invalid.header();
+            if (header.isReply() && serverRequests.containsKey(header.msgId())) {
+                // A reply to our own DMA request that cannot be decoded still ends that request.
+                serverRequests.remove(header.msgId()).reply().completeExceptionally(
+                        new VfioUserProtocolException(invalid.errno(), invalid.reason()));
+                invalid.release();
+                return;
+            }
             if (state == State.AWAITING_VERSION) {
                 try {
                     fail(invalid.header(), invalid.errno(), true);
