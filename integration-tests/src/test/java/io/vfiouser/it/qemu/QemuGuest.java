@@ -50,6 +50,9 @@ final class QemuGuest {
     private final QemuEnvironment env;
     private final List<String> deviceJson = new ArrayList<>();
     private Duration timeout = DEFAULT_TIMEOUT;
+    private boolean reboots;
+    private boolean qmp;
+    private final List<String> extraArgs = new ArrayList<>();
 
     private QemuGuest(String name, Path dir, QemuEnvironment env) {
         this.name = name;
@@ -110,8 +113,47 @@ final class QemuGuest {
         return this;
     }
 
+    /** The JSON of the {@code n}th {@code vfio-user-pci} device (id {@code vfuN}), as given to {@code -device}; also
+     * what QMP's {@code device_add} takes. */
+    String deviceJson(int n) {
+        return deviceJson.get(2 * n + 1);
+    }
+
+    /** Without {@code -no-reboot}: a guest reboot resets the machine (and its devices) and boots the same kernel and
+     * initramfs again, instead of ending QEMU. */
+    QemuGuest reboots() {
+        this.reboots = true;
+        return this;
+    }
+
+    /** With a QMP socket in the run directory, for {@link Booted#qmp()}. */
+    QemuGuest withQmp() {
+        this.qmp = true;
+        return this;
+    }
+
+    /** Extra QEMU arguments (e.g. {@code -trace vfio_*} while investigating), added after the devices. */
+    QemuGuest qemuArgs(String... args) {
+        extraArgs.addAll(List.of(args));
+        return this;
+    }
+
+    Path qmpSocket() {
+        return dir.resolve("qmp.sock");
+    }
+
     /** Boots the guest with {@code script} as its test and waits for it to power off. */
     Run run(String script) throws IOException, InterruptedException {
+        try (Booted booted = start(script)) {
+            return booted.awaitExit();
+        }
+    }
+
+    /**
+     * Boots the guest with {@code script} as its test and returns at once; the caller interacts with the running
+     * guest through the {@link Booted} and must close it, which kills QEMU if it still runs.
+     */
+    Booted start(String script) throws IOException {
         Path initrd = dir.resolve("initramfs.cpio.gz");
         try (OutputStream out = Files.newOutputStream(initrd)) {
             Files.copy(env.baseInitrd(), out);
@@ -129,16 +171,24 @@ final class QemuGuest {
                 "-smp", "2",
                 "-m", MEMORY_MB + "M",
                 "-object", "memory-backend-memfd,id=mem,size=" + MEMORY_MB + "M,share=on",
-                "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+                "-nodefaults", "-no-user-config", "-display", "none",
                 "-kernel", env.kernel().toString(),
                 "-initrd", initrd.toString(),
                 "-append", "console=ttyS0 panic=-1 loglevel=7",
                 "-serial", "file:" + console,
                 "-serial", "file:" + marks));
+        if (!reboots) {
+            command.add("-no-reboot");
+        }
+        if (qmp) {
+            command.add("-qmp");
+            command.add("unix:" + qmpSocket() + ",server=on,wait=off");
+        }
         for (String json : deviceJson) {
             command.add("-device");
             command.add(json);
         }
+        command.addAll(extraArgs);
         Files.writeString(dir.resolve("command.txt"), String.join("\n", command) + "\n");
         long start = System.nanoTime();
         Process qemu = new ProcessBuilder(command)
@@ -147,24 +197,124 @@ final class QemuGuest {
                 .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
                 .start();
         LIVE.add(qemu);
-        boolean exited;
-        try {
-            // -no-reboot and the guest's poweroff -f (or a kernel panic, with panic=-1) end QEMU.
-            exited = qemu.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } finally {
-            if (qemu.isAlive()) {
-                qemu.destroyForcibly();
-                qemu.waitFor(30, TimeUnit.SECONDS);
-            }
-            LIVE.remove(qemu);
+        return new Booted(qemu, start, console, marks, qemuLog);
+    }
+
+    /**
+     * A running QEMU of this guest. {@link #close()} kills QEMU (SIGKILL) if it still runs, on every path.
+     */
+    final class Booted implements AutoCloseable {
+        private final Process qemu;
+        private final long start;
+        private final long deadline;
+        private final Path console;
+        private final Path marks;
+        private final Path qemuLog;
+        private Qmp qmpClient;
+
+        private Booted(Process qemu, long start, Path console, Path marks, Path qemuLog) {
+            this.qemu = qemu;
+            this.start = start;
+            this.deadline = start + timeout.toNanos();
+            this.console = console;
+            this.marks = marks;
+            this.qemuLog = qemuLog;
         }
-        Duration took = Duration.ofNanos(System.nanoTime() - start);
-        Run run = Run.parse(name, dir, read(console), read(marks), read(qemuLog),
-                exited ? qemu.exitValue() : null, took);
-        System.err.printf("QEMU guest %s: %s in %.1f s (%s)%n", name,
-                run.finished() ? "test script exited " + run.exitCode() : "NO END MARKER", took.toMillis() / 1000.0,
-                dir);
-        return run;
+
+        Process process() {
+            return qemu;
+        }
+
+        /** The time left until this boot's timeout. */
+        Duration remaining() {
+            return Duration.ofNanos(Math.max(0, deadline - System.nanoTime()));
+        }
+
+        /**
+         * Waits until the marker stream holds {@code count} lines with {@code @@VFU-<mark>} (e.g. {@code "RESULT
+         * phase ready"}); fails if QEMU exits first or the boot's timeout passes. The stream is the file QEMU writes
+         * the second serial port to, read again as it grows.
+         */
+        void awaitMark(String mark, int count) throws IOException, InterruptedException {
+            String wanted = "@@VFU-" + mark;
+            while (true) {
+                long n = read(marks).lines().filter(l -> l.contains(wanted)).count();
+                if (n >= count) {
+                    return;
+                }
+                if (!qemu.isAlive()) {
+                    throw new AssertionError("QEMU exited (" + qemu.exitValue() + ") before marker '" + wanted
+                            + "' x" + count + describeNow());
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("no marker '" + wanted + "' x" + count + " within " + timeout
+                            + describeNow());
+                }
+                // QEMU appends to the file as the guest writes the serial port: wait for it to grow or QEMU to end.
+                qemu.waitFor(20, TimeUnit.MILLISECONDS);
+            }
+        }
+
+        void awaitMark(String mark) throws IOException, InterruptedException {
+            awaitMark(mark, 1);
+        }
+
+        /** The QMP client of this boot (the guest must have been made {@link #withQmp()}), connected on first use. */
+        synchronized Qmp qmp() throws IOException, InterruptedException {
+            if (qmpClient == null) {
+                if (!qmp) {
+                    throw new IllegalStateException("guest " + name + " has no QMP socket");
+                }
+                qmpClient = Qmp.connect(qmpSocket(), qemu, remaining());
+            }
+            return qmpClient;
+        }
+
+        /** Kills QEMU with SIGKILL and waits for it to be gone. */
+        void kill() throws InterruptedException {
+            qemu.destroyForcibly();
+            if (!qemu.waitFor(30, TimeUnit.SECONDS)) {
+                throw new AssertionError("QEMU " + qemu.pid() + " still runs 30 s after SIGKILL");
+            }
+        }
+
+        /** Waits (within the boot's timeout) for QEMU to end, kills it if it does not, and parses the boot. */
+        Run awaitExit() throws IOException, InterruptedException {
+            // -no-reboot and the guest's poweroff -f (or a kernel panic, with panic=-1) end QEMU.
+            boolean exited = qemu.waitFor(remaining().toMillis(), TimeUnit.MILLISECONDS);
+            close();
+            return result(exited);
+        }
+
+        /** The boot as parsed so far (or at its end); {@code qemuExit} is null if QEMU did not exit by itself. */
+        Run result(boolean exited) throws IOException {
+            Duration took = Duration.ofNanos(System.nanoTime() - start);
+            Run run = Run.parse(name, dir, read(console), read(marks), read(qemuLog),
+                    exited && !qemu.isAlive() ? qemu.exitValue() : null, took);
+            System.err.printf("QEMU guest %s: %s in %.1f s (%s)%n", name,
+                    run.finished() ? "test script exited " + run.exitCode() : "NO END MARKER",
+                    took.toMillis() / 1000.0, dir);
+            return run;
+        }
+
+        private String describeNow() throws IOException {
+            return result(false).describe();
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            try {
+                if (qmpClient != null) {
+                    qmpClient.close();
+                }
+            } finally {
+                if (qemu.isAlive()) {
+                    qemu.destroyForcibly();
+                    qemu.waitFor(30, TimeUnit.SECONDS);
+                }
+                LIVE.remove(qemu);
+            }
+        }
     }
 
     private static String read(Path p) throws IOException {
