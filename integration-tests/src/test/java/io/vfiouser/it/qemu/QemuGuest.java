@@ -133,6 +133,14 @@ final class QemuGuest {
     }
 
     /** Extra QEMU arguments (e.g. {@code -trace vfio_*} while investigating), added after the devices. */
+    /** An extra executable file in the guest's root file system, e.g. {@code "vfu/bar-read"}. */
+    QemuGuest file(String path, byte[] data) {
+        extraFiles.put(path, data.clone());
+        return this;
+    }
+
+    private final Map<String, byte[]> extraFiles = new LinkedHashMap<>();
+
     QemuGuest qemuArgs(String... args) {
         extraArgs.addAll(List.of(args));
         return this;
@@ -161,6 +169,7 @@ final class QemuGuest {
             Map<String, byte[]> files = new LinkedHashMap<>();
             files.put("vfu/name", (name + "\n").getBytes(StandardCharsets.UTF_8));
             files.put("vfu/test.sh", script.getBytes(StandardCharsets.UTF_8));
+            files.putAll(extraFiles);
             out.write(gzip(cpio(files)));
         }
         Path console = dir.resolve("console.log");
