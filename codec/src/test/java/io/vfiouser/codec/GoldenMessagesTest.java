@@ -171,7 +171,8 @@ class GoldenMessagesTest {
         channel.writeOutbound(message);
         ByteBuf whole = channel.readOutbound();
         try {
-            assertThat((Object) channel.readOutbound()).as("one buffer for the whole message").isNull();
+            Object more = channel.readOutbound();
+            assertThat(more).as("one buffer for the whole message").isNull();
             assertThat(whole.readableBytes()).isEqualTo(16 + 12 + 8 + 4);
             assertThat(whole.getByte(whole.readerIndex() + 28)).isEqualTo((byte) 0x01);
             assertThat(whole.getIntLE(whole.readerIndex() + 36)).as("QEMU's trailing padding").isZero();

@@ -132,7 +132,6 @@ final class QemuGuest {
         return this;
     }
 
-    /** Extra QEMU arguments (e.g. {@code -trace vfio_*} while investigating), added after the devices. */
     /** An extra executable file in the guest's root file system, e.g. {@code "vfu/bar-read"}. */
     QemuGuest file(String path, byte[] data) {
         extraFiles.put(path, data.clone());
@@ -141,6 +140,7 @@ final class QemuGuest {
 
     private final Map<String, byte[]> extraFiles = new LinkedHashMap<>();
 
+    /** Extra QEMU arguments (e.g. {@code -device edu}, or {@code -trace vfio_*} while investigating). */
     QemuGuest qemuArgs(String... args) {
         extraArgs.addAll(List.of(args));
         return this;
