@@ -135,11 +135,6 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         return ctx;
     }
 
-    /** What the client announced in VERSION, or null before negotiation. */
-    VfioUserCapabilities clientCapabilities() {
-        return client;
-    }
-
     // ---------------------------------------------------------------------------------------- lifecycle
 
     @Override

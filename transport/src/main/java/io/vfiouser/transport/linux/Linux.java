@@ -55,7 +55,6 @@ public final class Linux {
     public static final int F_SEAL_SEAL = 0x1;
     public static final int F_SEAL_SHRINK = 0x2;
     public static final int F_SEAL_GROW = 0x4;
-    private static final int SHUT_RDWR = 2;
     /** Length of {@code sun_path} in {@code struct sockaddr_un}. */
     public static final int UNIX_PATH_MAX = 108;
 
@@ -77,7 +76,6 @@ public final class Linux {
     private static final MethodHandle LISTEN = call("listen", FunctionDescriptor.of(INT, INT, INT));
     private static final MethodHandle ACCEPT4 = call("accept4", FunctionDescriptor.of(INT, INT, PTR, PTR, INT));
     private static final MethodHandle CONNECT = call("connect", FunctionDescriptor.of(INT, INT, PTR, INT));
-    private static final MethodHandle SHUTDOWN = call("shutdown", FunctionDescriptor.of(INT, INT, INT));
     private static final MethodHandle GETSOCKOPT =
             call("getsockopt", FunctionDescriptor.of(INT, INT, INT, INT, PTR, PTR));
     private static final MethodHandle RECVMSG = call("recvmsg", FunctionDescriptor.of(LONG, INT, PTR, INT));
@@ -259,15 +257,6 @@ public final class Linux {
             }
         } catch (ErrnoException e) {
             throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** {@code shutdown(fd, SHUT_RDWR)}; errors are ignored (the peer may be gone already). */
-    public static void shutdown(int fd) {
-        try {
-            int ignored = (int) SHUTDOWN.invokeExact(capture(), fd, SHUT_RDWR);
         } catch (Throwable t) {
             throw rethrow(t);
         }
