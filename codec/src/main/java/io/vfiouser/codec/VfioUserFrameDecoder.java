@@ -14,6 +14,8 @@ import java.util.List;
  * <p>A {@code msg_size} below 16 or above the maximum is a framing error: the stream cannot be resynchronised,
  * so the decoder fires a {@link VfioUserFramingException}, closes the channel and drops every byte it receives
  * from then on. It decides as soon as the 8 bytes up to the size field have arrived.
+ *
+ * <p>An optional {@link VfioUserFrameShortcut} may serve complete frames in place; those are skipped, not emitted.
  */
 public final class VfioUserFrameDecoder extends ByteToMessageDecoder {
     /**
@@ -28,6 +30,7 @@ public final class VfioUserFrameDecoder extends ByteToMessageDecoder {
     private static final int SIZE_FIELD_END = 8;
 
     private final int maxMessageSize;
+    private final VfioUserFrameShortcut shortcut;
     private boolean failed;
 
     /** A decoder accepting messages up to {@link #DEFAULT_MAX_MESSAGE_SIZE}. */
@@ -37,6 +40,15 @@ public final class VfioUserFrameDecoder extends ByteToMessageDecoder {
 
     /** A decoder accepting messages up to {@code maxMessageSize} bytes, header included (at least 16). */
     public VfioUserFrameDecoder(int maxMessageSize) {
+        this(maxMessageSize, null);
+    }
+
+    /**
+     * A decoder accepting messages up to {@code maxMessageSize} bytes that offers every complete frame to
+     * {@code shortcut} first ({@code null}: none).
+     */
+    public VfioUserFrameDecoder(int maxMessageSize, VfioUserFrameShortcut shortcut) {
+        this.shortcut = shortcut;
         if (maxMessageSize < VfioUserHeader.HEADER_SIZE) {
             throw new IllegalArgumentException("maxMessageSize below the header size: " + maxMessageSize);
         }
@@ -71,7 +83,15 @@ public final class VfioUserFrameDecoder extends ByteToMessageDecoder {
             return;
         }
         if (in.readableBytes() >= size) {
-            out.add(in.readRetainedSlice((int) size));
+            if (shortcut != null && shortcut.serve(ctx, in, start, (int) size)) {
+                in.skipBytes((int) size);
+            } else {
+                out.add(in.readRetainedSlice((int) size));
+            }
+        } else if (size > in.capacity() - start && in.refCnt() == 1 && !in.isReadOnly()) {
+            // A large message has begun: make room for all of it now, so the cumulation is grown once instead of
+            // being reallocated and copied again at every doubling while the rest arrives.
+            in.ensureWritable((int) size - in.readableBytes());
         }
     }
 

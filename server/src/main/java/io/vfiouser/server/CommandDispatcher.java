@@ -238,6 +238,9 @@ final class CommandDispatcher {
         CompletableFuture<Void> done;
         try {
             done = session.regions().read(request.region(), request.offset(), dst);
+            if (done == null) {
+                throw new NullPointerException("the device returned no future");
+            }
         } catch (RuntimeException e) {
             data.release();
             throw e;

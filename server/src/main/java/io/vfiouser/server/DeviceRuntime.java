@@ -65,6 +65,11 @@ final class DeviceRuntime implements AutoCloseable {
         return index >= 0 && index < memory.length ? Optional.ofNullable(memory[index]) : Optional.empty();
     }
 
+    /** The shared memory of a memory-backed region, or {@code null} (the hot path's variant of {@link #memory}). */
+    RegionMemory memoryOrNull(int index) {
+        return index >= 0 && index < memory.length ? memory[index] : null;
+    }
+
     void attach(VfioUserSession s) {
         session = s;
     }

@@ -85,12 +85,13 @@ public final class HostedDevice implements AutoCloseable {
                 ch.config().setRecvByteBufAllocator(
                         new io.netty.channel.AdaptiveRecvByteBufAllocator(64, 2048, options.maxMessageSize()));
                 ChannelPipeline p = ch.pipeline();
-                p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize()));
-                p.addLast("fds", new FdAttachHandler(options.maxMsgFds()));
-                p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
-                p.addLast("encoder", ENCODER);
                 VfioUserSession session = new VfioUserSession(runtime, options, lastTeardown);
                 lastTeardown = session.teardown();
+                FdAttachHandler fds = new FdAttachHandler(options.maxMsgFds());
+                p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize(), new RegionFastPath(session, fds)));
+                p.addLast("fds", fds);
+                p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
+                p.addLast("encoder", ENCODER);
                 p.addLast("session", session);
             }
         };

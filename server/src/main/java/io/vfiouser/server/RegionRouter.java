@@ -4,27 +4,44 @@ import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.server.irq.IrqTable;
+import io.vfiouser.server.irq.MsixTableEmulation;
 import io.vfiouser.transport.linux.Errno;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
-import java.util.Optional;
+import java.nio.ByteOrder;
 import java.util.concurrent.CompletableFuture;
 
 /**
  * Where a REGION_READ or REGION_WRITE goes, after the checks every access gets (digest 3.9, 3.10, 6.3): the
  * configuration space, the emulated MSI-X table and PBA, a memory-backed region's shared memory, or the device.
+ *
+ * <p>Every access passes through here, so the region table is kept in arrays built once from the (immutable)
+ * description: the checks look nothing up and allocate nothing.
  */
 final class RegionRouter {
     private final DeviceRuntime runtime;
     private final IrqTable irqs;
+    private final MsixTableEmulation msix;
     private final int maxDataTransferSize;
     private final boolean hasMsi;
+    /** Per region index: size (0: absent), access flags. The configuration space's size is asked each time. */
+    private final long[] sizes = new long[Region.COUNT];
+    private final boolean[] readable = new boolean[Region.COUNT];
+    private final boolean[] writable = new boolean[Region.COUNT];
 
     RegionRouter(DeviceRuntime runtime, IrqTable irqs, int maxDataTransferSize) {
         this.runtime = runtime;
         this.irqs = irqs;
+        this.msix = irqs.msix();
         this.maxDataTransferSize = maxDataTransferSize;
         this.hasMsi = runtime.description().msiCapability().isPresent();
+        for (Region r : runtime.description().regions()) {
+            if (r.index() != Region.CONFIG) {
+                sizes[r.index()] = r.size();
+                readable[r.index()] = r.readable();
+                writable[r.index()] = r.writable();
+            }
+        }
     }
 
     /** The size of region {@code index} as reported to the client (0: the device has none). */
@@ -32,7 +49,7 @@ final class RegionRouter {
         if (index == Region.CONFIG) {
             return runtime.config().size();
         }
-        return runtime.description().region(index).map(Region::size).orElse(0L);
+        return index >= 0 && index < Region.COUNT ? sizes[index] : 0;
     }
 
     CompletableFuture<Void> read(int index, long offset, ByteBuffer dst) {
@@ -44,13 +61,13 @@ final class RegionRouter {
             runtime.config().read((int) offset, dst);
             return VfioUserDevice.DONE;
         }
-        if (irqs.msix().covers(index, offset, dst.remaining())) {
-            irqs.msix().read(index, offset, dst);
+        if (msix.covers(index, offset, dst.remaining())) {
+            msix.read(index, offset, dst);
             return VfioUserDevice.DONE;
         }
-        Optional<RegionMemory> memory = runtime.memory(index);
-        if (memory.isPresent()) {
-            MemorySegment.copy(memory.get().segment(), offset, MemorySegment.ofBuffer(dst), 0, dst.remaining());
+        RegionMemory memory = runtime.memoryOrNull(index);
+        if (memory != null) {
+            MemorySegment.copy(memory.segment(), offset, MemorySegment.ofBuffer(dst), 0, dst.remaining());
             dst.position(dst.limit());
             return VfioUserDevice.DONE;
         }
@@ -65,13 +82,13 @@ final class RegionRouter {
             runtime.device().configWritten((int) offset, length);
             return VfioUserDevice.DONE;
         }
-        if (irqs.msix().covers(index, offset, src.remaining())) {
-            irqs.msix().write(index, offset, src);
+        if (msix.covers(index, offset, src.remaining())) {
+            msix.write(index, offset, src);
             return VfioUserDevice.DONE;
         }
-        Optional<RegionMemory> memory = runtime.memory(index);
-        if (memory.isPresent()) {
-            MemorySegment.copy(MemorySegment.ofBuffer(src), 0, memory.get().segment(), offset, src.remaining());
+        RegionMemory memory = runtime.memoryOrNull(index);
+        if (memory != null) {
+            MemorySegment.copy(MemorySegment.ofBuffer(src), 0, memory.segment(), offset, src.remaining());
             src.position(src.limit());
             return VfioUserDevice.DONE;
         }
@@ -80,9 +97,26 @@ final class RegionRouter {
 
     /** A write of at most 8 bytes held in a long (REGION_WRITE_MULTI entries). */
     CompletableFuture<Void> write(int index, long offset, int count, long value) {
-        ByteBuffer src = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(0, value);
+        ByteBuffer src = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, value);
         src.limit(count);
         return write(index, offset, src);
+    }
+
+    /**
+     * Whether an access goes straight to the device's {@link VfioUserDevice#regionRead}/{@code regionWrite}:
+     * it passes every check, and neither the configuration space, the MSI-X table or PBA, nor a memory-backed
+     * region serves it. Such accesses can take {@link RegionFastPath}; everything else, including every access
+     * that fails a check, takes the general path and gets its errno there.
+     */
+    boolean goesToDevice(int index, long offset, int count, boolean write) {
+        if (index < 0 || index >= Region.COUNT || index == Region.CONFIG || count <= 0 || offset < 0) {
+            return false;
+        }
+        long size = sizes[index];
+        return count <= maxDataTransferSize && offset <= size - count
+                && (write ? writable[index] : readable[index])
+                && !msix.covers(index, offset, count)
+                && runtime.memoryOrNull(index) == null;
     }
 
     private void check(int index, long offset, int count, boolean write) {
@@ -101,12 +135,9 @@ final class RegionRouter {
             throw new VfioUserProtocolException(Errno.EINVAL, "access " + offset + "+" + count
                     + " outside region " + index + " of " + size + " bytes");
         }
-        if (index != Region.CONFIG) {
-            Region r = runtime.description().region(index).orElseThrow();
-            if (write ? !r.writable() : !r.readable()) {
-                throw new VfioUserProtocolException(Errno.EINVAL, (write ? "write to read-only" : "read of write-only")
-                        + " region " + index);
-            }
+        if (index != Region.CONFIG && !(write ? writable[index] : readable[index])) {
+            throw new VfioUserProtocolException(Errno.EINVAL, (write ? "write to read-only" : "read of write-only")
+                    + " region " + index);
         }
     }
 }

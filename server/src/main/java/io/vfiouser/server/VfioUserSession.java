@@ -291,17 +291,10 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             busy = true;
             CompletableFuture<VfioUserMessage> reply = handle(item);
             if (reply.isDone()) {
-                VfioUserMessage r = null;
-                Throwable failure = null;
-                try {
-                    r = reply.join();
-                } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
-                    failure = e;
-                }
-                complete(item, r, failure);
+                finish(headerOf(item), item, reply);
             } else {
                 reply.whenComplete((r, e) -> ctx.executor().execute(() -> {
-                    complete(item, r, e);
+                    finish(headerOf(item), item, reply);
                     drain();
                     flushIfPending();
                 }));
@@ -312,6 +305,48 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             readingPaused = false;
             ctx.channel().config().setAutoRead(true);
         }
+    }
+
+    // -------------------------------------------------------------------------------- region fast path
+
+    /** Whether {@link RegionFastPath} may serve a command arriving now without breaking arrival order. */
+    boolean fastPathOpen() {
+        return state == State.NEGOTIATED && !busy && queue.isEmpty() && !flrPending && !log.isTraceEnabled();
+    }
+
+    /** A reply the fast path built, sent like any other (flushed when the read burst is over). */
+    void fastPathReply(ByteBuf reply) {
+        ctx.write(reply, ctx.voidPromise());
+        flushPending = true;
+    }
+
+    /**
+     * A command the fast path started but the device did not finish at once (or failed): from here on it is
+     * handled exactly like a command that came the long way, and the next command waits for it.
+     */
+    void fastPathPending(VfioUserHeader header, CompletableFuture<VfioUserMessage> reply) {
+        busy = true;
+        if (reply.isDone()) {
+            finish(header, null, reply);
+            drain();
+        } else {
+            reply.whenComplete((r, e) -> ctx.executor().execute(() -> {
+                finish(header, null, reply);
+                drain();
+                flushIfPending();
+            }));
+        }
+    }
+
+    private void finish(VfioUserHeader header, ReferenceCounted item, CompletableFuture<VfioUserMessage> reply) {
+        VfioUserMessage r = null;
+        Throwable failure = null;
+        try {
+            r = reply.join();
+        } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
+            failure = e;
+        }
+        complete(header, item, r, failure);
     }
 
     private CompletableFuture<VfioUserMessage> handle(ReferenceCounted item) {
@@ -341,10 +376,16 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         }
     }
 
-    /** Sends the reply of a handled command (unless NO_REPLY) and releases the command. */
-    private void complete(ReferenceCounted item, VfioUserMessage reply, Throwable failure) {
+    private static VfioUserHeader headerOf(ReferenceCounted item) {
+        return item instanceof VfioUserMessage m ? m.header() : ((VfioUserInvalidMessage) item).header();
+    }
+
+    /**
+     * Sends the reply of a handled command (unless NO_REPLY) and releases the command ({@code item}; {@code null}
+     * when the fast path already released its frame).
+     */
+    private void complete(VfioUserHeader header, ReferenceCounted item, VfioUserMessage reply, Throwable failure) {
         busy = false;
-        VfioUserHeader header = item instanceof VfioUserMessage m ? m.header() : ((VfioUserInvalidMessage) item).header();
         try {
             if (state != State.NEGOTIATED) {
                 ReferenceCountUtil.safeRelease(reply);
@@ -371,7 +412,9 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             ctx.write(reply, ctx.voidPromise());
             flushPending = true;
         } finally {
-            ReferenceCountUtil.safeRelease(item);
+            if (item != null) {
+                ReferenceCountUtil.safeRelease(item);
+            }
         }
     }
 

@@ -57,6 +57,25 @@ public final class FdAttachHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /**
+     * For a handler before this one that serves frames itself instead of passing them on (see the codec's frame
+     * shortcut): counts the next frame, of {@code length} bytes, as passed when no fds belong to it, and returns
+     * {@code true}; returns {@code false} and counts nothing when fds do (or the stream has failed), in which case
+     * the frame must come through here as usual. Call it on the channel's event loop, between frames.
+     */
+    public boolean passWithoutFds(int length) {
+        if (failed) {
+            return false;
+        }
+        long end = frameStart + length;
+        ReceivedFds fds = pending.peekFirst();
+        if (fds != null && fds.lastByteOffset() < end) {
+            return false;
+        }
+        frameStart = end;
+        return true;
+    }
+
     private void receivedFds(ChannelHandlerContext ctx, ReceivedFds fds) {
         if (fds.fds().size() > maxFds) {
             fds.release();
