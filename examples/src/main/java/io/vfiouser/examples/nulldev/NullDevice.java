@@ -14,14 +14,12 @@ import io.vfiouser.device.pci.PciIdentity;
 import io.vfiouser.device.pci.PowerManagementCapability;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A test and benchmark device: a small register file, a doorbell that fires MSI-X vectors, a DMA copy engine, a
@@ -127,8 +125,15 @@ public final class NullDevice implements VfioUserDevice {
     }
 
     private final int logCapacity;
-    private final ArrayDeque<Access> log = new ArrayDeque<>();
-    private final AtomicLong sequence = new AtomicLong();
+    /** The access log: a ring of the newest accesses in parallel arrays (no object per access), guarded by itself. */
+    private final long[] log;
+    private final long[] logOffset;
+    private final long[] logValue;
+    private final int[] logSize;
+    private final boolean[] logWrite;
+    private int logNext;
+    private int logCount;
+    private long sequence;
 
     // Register state, guarded by this.
     private DeviceContext context;
@@ -150,6 +155,11 @@ public final class NullDevice implements VfioUserDevice {
             throw new IllegalArgumentException("log capacity must be positive: " + logCapacity);
         }
         this.logCapacity = logCapacity;
+        this.log = new long[logCapacity];
+        this.logOffset = new long[logCapacity];
+        this.logValue = new long[logCapacity];
+        this.logSize = new int[logCapacity];
+        this.logWrite = new boolean[logCapacity];
     }
 
     /** The description of a null device named {@code name}. */
@@ -174,16 +184,19 @@ public final class NullDevice implements VfioUserDevice {
             return DONE;
         }
         int size = dst.remaining();
-        byte[] bytes = new byte[size];
+        int position = dst.position();
+        long value = 0;
         synchronized (this) {
             accessCount++;
             for (int i = 0; i < size; i++) {
                 long at = offset + i;
-                bytes[i] = (byte) (registerValue(at & ~7L) >>> (8 * (int) (at & 7)));
+                byte b = (byte) (registerValue(at & ~7L) >>> (8 * (int) (at & 7)));
+                dst.put(position + i, b);
+                value |= i < 8 ? (b & 0xffL) << (8 * i) : 0;
             }
         }
-        dst.put(bytes);
-        record(Kind.READ, offset, bytes);
+        dst.position(position + size);
+        record(Kind.READ, offset, size, value);
         return DONE;
     }
 
@@ -193,30 +206,38 @@ public final class NullDevice implements VfioUserDevice {
             src.position(src.limit());
             return DONE;
         }
-        byte[] bytes = new byte[src.remaining()];
-        src.get(bytes);
-        record(Kind.WRITE, offset, bytes);
-        List<Effect> effects = new ArrayList<>(1);
+        int size = src.remaining();
+        int position = src.position();
+        long value = 0;
+        for (int i = 0; i < Math.min(8, size); i++) {
+            value |= (src.get(position + i) & 0xffL) << (8 * i);
+        }
+        record(Kind.WRITE, offset, size, value);
+        List<Effect> effects = List.of();
         synchronized (this) {
             accessCount++;
             int i = 0;
-            while (i < bytes.length) {
+            while (i < size) {
                 long at = offset + i;
                 int first = (int) (at & 7);
-                int count = Math.min(8 - first, bytes.length - i);
+                int count = Math.min(8 - first, size - i);
                 long written = 0;
                 long mask = 0;
                 for (int b = 0; b < count; b++) {
-                    written |= (bytes[i + b] & 0xffL) << (8 * (first + b));
+                    written |= (src.get(position + i + b) & 0xffL) << (8 * (first + b));
                     mask |= 0xffL << (8 * (first + b));
                 }
                 Effect effect = writeRegister(at & ~7L, written, mask);
                 if (effect != null) {
+                    if (effects.isEmpty()) {
+                        effects = new ArrayList<>(1);
+                    }
                     effects.add(effect);
                 }
                 i += count;
             }
         }
+        src.position(position + size);
         CompletableFuture<Void> result = DONE;
         for (Effect effect : effects) {
             result = result.thenCompose(v -> effect.run());
@@ -365,31 +386,35 @@ public final class NullDevice implements VfioUserDevice {
         return e instanceof DmaException d ? d.errno() : EIO;
     }
 
-    private void record(Kind kind, long offset, byte[] bytes) {
-        long value = 0;
-        for (int i = 0; i < Math.min(8, bytes.length); i++) {
-            value |= (bytes[i] & 0xffL) << (8 * i);
-        }
+    private void record(Kind kind, long offset, int size, long value) {
         synchronized (log) {
-            Access access = new Access(sequence.incrementAndGet(), kind, offset, bytes.length, value);
-            if (log.size() == logCapacity) {
-                log.removeFirst();
-            }
-            log.addLast(access);
+            log[logNext] = ++sequence;
+            logOffset[logNext] = offset;
+            logValue[logNext] = value;
+            logSize[logNext] = size;
+            logWrite[logNext] = kind == Kind.WRITE;
+            logNext = (logNext + 1) % logCapacity;
+            logCount = Math.min(logCount + 1, logCapacity);
         }
     }
 
     /** The recorded BAR0 accesses, oldest first (at most the newest {@code logCapacity}). */
     public List<Access> accesses() {
         synchronized (log) {
-            return List.copyOf(log);
+            List<Access> out = new ArrayList<>(logCount);
+            for (int n = 0; n < logCount; n++) {
+                int i = Math.floorMod(logNext - logCount + n, logCapacity);
+                out.add(new Access(log[i], logWrite[i] ? Kind.WRITE : Kind.READ, logOffset[i], logSize[i],
+                        logValue[i]));
+            }
+            return List.copyOf(out);
         }
     }
 
     /** Forgets the recorded accesses (the ACCESS_COUNT register is not affected). */
     public void clearAccesses() {
         synchronized (log) {
-            log.clear();
+            logCount = 0;
         }
     }
 
