@@ -1,5 +1,6 @@
 package io.vfiouser.examples;
 
+import io.netty.util.ResourceLeakDetector;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.examples.gpio.PciIdio16;
@@ -57,6 +58,11 @@ public final class ExamplesMain {
                     + String.join(", ", DEVICES.keySet()));
             System.exit(2);
             return;
+        }
+        if (System.getProperty("io.netty.leakDetection.level") == null) {
+            // Netty's leak detector records a stack trace for a sample of all buffers: garbage and time on the hot
+            // path. It is a debugging aid (the tests run it at "paranoid"): off unless asked for by that property.
+            ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.DISABLED);
         }
         VfioUserServer server = VfioUserServer.builder().build();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
