@@ -1,6 +1,7 @@
 package io.vfiouser.server;
 
 import io.vfiouser.codec.DmaLayout;
+import io.vfiouser.server.dma.SegmentMode;
 import java.util.Objects;
 
 /**
@@ -11,16 +12,27 @@ import java.util.Objects;
  * @param socketFileMode      permission bits of the socket files the server creates
  * @param dmaLayout           how DMA_READ/DMA_WRITE payloads are laid out for clients that mapped memory without
  *                            an fd: QEMU's layout (the default, digest 3.11/3.12) or the spec's
+ * @param dmaSegments         how devices reach guest memory the client shared with an fd that is not sealed
+ *                            against shrinking: through a private copy ({@link SegmentMode#COPY}, the default,
+ *                            safe with any client) or directly ({@link SegmentMode#DIRECT}, zero-copy, for trusted
+ *                            clients; see {@link SegmentMode} for what an untrusted one could do). Memory sealed
+ *                            with {@code F_SEAL_SHRINK} (QEMU's memfd backend) is always reached directly.
  */
-public record ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFileMode, DmaLayout dmaLayout) {
-    /** 1 MiB transfers, 16 fds a message (QEMU accepts at most 16), socket files 0600, QEMU's DMA layout. */
-    public static final ServerOptions DEFAULT = new ServerOptions(1 << 20, 16, 0600, DmaLayout.QEMU);
+public record ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFileMode, DmaLayout dmaLayout,
+                            SegmentMode dmaSegments) {
+    /**
+     * 1 MiB transfers, 16 fds a message (QEMU accepts at most 16), socket files 0600, QEMU's DMA layout, private
+     * copies of unsealed guest memory.
+     */
+    public static final ServerOptions DEFAULT =
+            new ServerOptions(1 << 20, 16, 0600, DmaLayout.QEMU, SegmentMode.COPY);
 
     /** Fixed payload bytes that may come on top of the data of one message (the largest fixed part is 32). */
     public static final int MAX_FIXED_PAYLOAD = 64;
 
     public ServerOptions {
         Objects.requireNonNull(dmaLayout, "dmaLayout");
+        Objects.requireNonNull(dmaSegments, "dmaSegments");
         if (maxDataTransferSize < 4096 || maxDataTransferSize > (64 << 20)) {
             throw new IllegalArgumentException("maxDataTransferSize must be 4 KiB..64 MiB: " + maxDataTransferSize);
         }
@@ -38,10 +50,14 @@ public record ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFi
     }
 
     public ServerOptions withSocketFileMode(int mode) {
-        return new ServerOptions(maxDataTransferSize, maxMsgFds, mode, dmaLayout);
+        return new ServerOptions(maxDataTransferSize, maxMsgFds, mode, dmaLayout, dmaSegments);
     }
 
     public ServerOptions withDmaLayout(DmaLayout layout) {
-        return new ServerOptions(maxDataTransferSize, maxMsgFds, socketFileMode, layout);
+        return new ServerOptions(maxDataTransferSize, maxMsgFds, socketFileMode, layout, dmaSegments);
+    }
+
+    public ServerOptions withDmaSegments(SegmentMode mode) {
+        return new ServerOptions(maxDataTransferSize, maxMsgFds, socketFileMode, dmaLayout, mode);
     }
 }

@@ -92,7 +92,8 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         this.log = runtime.log();
         this.irqs = new IrqTable(runtime.description(), new IrqEvents());
         this.dmaTable = new DmaTable(new DmaListener(runtime));
-        this.dmaSpace = new ServerDmaSpace(dmaTable, this);
+        this.dmaSpace = new ServerDmaSpace(dmaTable, this, io.vfiouser.server.dma.DirtyLog.NONE,
+                options.dmaSegments());
         this.regions = new RegionRouter(runtime, irqs, options.maxDataTransferSize());
         this.dispatcher = new CommandDispatcher(this);
     }
