@@ -26,12 +26,14 @@ class ReattachTest {
     static final class SlowResetDevice implements VfioUserDevice {
         final LinkedBlockingQueue<ResetReason> resets = new LinkedBlockingQueue<>();
         volatile CompletableFuture<Void> resetDone = CompletableFuture.completedFuture(null);
-        /** For each attach: whether the reset before it had completed. */
+        /** A reset has been asked for and its future has not completed yet. */
+        volatile boolean resetRunning;
+        /** For each attach: whether no reset was running at that moment. */
         final LinkedBlockingQueue<Boolean> attachedAfterReset = new LinkedBlockingQueue<>();
 
         @Override
         public void attached(io.vfiouser.device.DeviceContext context) {
-            attachedAfterReset.add(resetDone.isDone());
+            attachedAfterReset.add(!resetRunning);
         }
 
         @Override
@@ -46,8 +48,9 @@ class ReattachTest {
 
         @Override
         public CompletableFuture<Void> reset(ResetReason reason) {
+            resetRunning = true;
             resets.add(reason);
-            return resetDone;
+            return resetDone.thenRun(() -> resetRunning = false);
         }
     }
 
