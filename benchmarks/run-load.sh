@@ -14,7 +14,7 @@
 #   SKIP_JAVA_TOOL=1  skip the LoadTool part
 #   KEEP=1        keep the temp dir (raw RESULT lines in results.txt)
 #
-# Needs: the repo built (mvn -B -q -o install -DskipTests: examples/target/vfio-user-examples.jar and
+# Needs: the repo built (mvn -B -q -o package -DskipTests: examples/target/vfio-user-examples.jar and
 # client/target/vfio-user-client-*.jar), gcc, and ../shared/bench beside the repo. vfu-load and echo are built
 # from there into a temp dir; the Java launchers (ManyNullDevices, LoadTool, ChannelEcho) in benchmarks/src/main/java/io/vfiouser/benchmarks/load are compiled with javac into it (the
 # benchmarks module does not depend on server/examples/client yet).
@@ -166,9 +166,16 @@ log "starting $DEVICES null devices in one JVM (ManyNullDevices)"
     > "$TMP/many.log" 2>&1 & MANY=$!
 PIDS+=($MANY)
 for i in $(seq 0 $((DEVICES - 1))); do wait_sock "$TMP/dev$i.sock" $MANY; done
+CSOCKS=()
+for i in $(seq 0 $((DEVICES - 1))); do CSOCKS+=("$TMP/c$i.sock"); done
+"${JVM[@]}" -cp "$CP" io.vfiouser.benchmarks.load.ChannelEcho "${CSOCKS[@]}" > "$TMP/chanmany.log" 2>&1 & CHANMANY=$!
+PIDS+=($CHANMANY)
+for i in $(seq 0 $((DEVICES - 1))); do wait_sock "$TMP/c$i.sock" $CHANMANY; done
 log "warming up (unmeasured)"
 $VFU -c "$DEVICES" -i -o read -r 0 -l 4 -t 4 "$TMP/dev%d.sock" > /dev/null
+$VFU -c "$DEVICES" -o echo -t 4 "$TMP/c%d.sock" > /dev/null
 tids_file $MANY "$TMP/many.pids"
+tids_file $CHANMANY "$TMP/chanmany.pids"
 ESOCKS=()
 for i in $(seq 0 $((DEVICES - 1))); do ESOCKS+=("$TMP/e$i.sock"); done
 
@@ -180,6 +187,7 @@ for r in $(seq 1 "$RUNS"); do
     wait_sock "$TMP/e$((DEVICES - 1)).sock" $EE
     run echo_e_c$DEVICES "$r" -c "$DEVICES" -o echo -t "$SECS" -p $EE "$TMP/e%d.sock"
     wait $EE 2>/dev/null || true   # echo -e exits when its clients have gone
+    run chanecho_c$DEVICES "$r" -c "$DEVICES" -o echo -t "$SECS" -p "@$TMP/chanmany.pids" "$TMP/c%d.sock"
     run read4_c$DEVICES "$r" -c "$DEVICES" -i -o read -r 0 -l 4 -t "$SECS" -p "@$TMP/many.pids" "$TMP/dev%d.sock"
 done
 
@@ -208,7 +216,7 @@ END {
     ref["read4_d1"] = "echo_d1"; tgt["read4_d1"] = 0.84
     ref["read4_d8"] = "echo_d8"; tgt["read4_d8"] = 0.55
     ref["read4_c" D] = "echo_e_c" D; tgt["read4_c" D] = 0.97
-    ref["chanecho_d1"] = "echo_d1"; ref["chanecho_d8"] = "echo_d8"
+    ref["chanecho_d1"] = "echo_d1"; ref["chanecho_d8"] = "echo_d8"; ref["chanecho_c" D] = "echo_e_c" D
     printf "| measurement | ops/s | MB/s | p50 us | p99 us | server CPU us/op | vs echo (ratio of medians / median of per-run ratios) | target |\n"
     printf "|---|---|---|---|---|---|---|---|\n"
     for (i = 1; i <= k; i++) {
