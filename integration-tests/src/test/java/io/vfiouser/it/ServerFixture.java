@@ -22,6 +22,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * A server with one device on a socket in a fresh directory, clients that connect to it, and the checks every
  * test ends with: every client closed, no fd of the process left open that was not open before, no leaked buffer.
+ * A device behaviour that is {@link AutoCloseable} (one that holds files or threads) is closed after the server.
  */
 final class ServerFixture implements AutoCloseable {
 
@@ -98,6 +99,9 @@ final class ServerFixture implements AutoCloseable {
             c.close();
         }
         server.close();
+        if (behaviour instanceof AutoCloseable closeable) {
+            closeable.close();
+        }
         clientLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
         Files.deleteIfExists(socket());
         Files.deleteIfExists(dir);

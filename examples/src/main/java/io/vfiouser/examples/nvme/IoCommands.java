@@ -1,0 +1,170 @@
+package io.vfiouser.examples.nvme;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The NVM command set on namespace 1 (NVMe 1.4 NVM Command Set, 6): Flush, Write, Read, Write Zeroes and Dataset
+ * Management. Validation, PRP walking and the guest side of the data run on the controller thread; the file side
+ * runs asynchronously and the read data goes back to the guest on the controller thread again.
+ */
+final class IoCommands {
+    static final int FLUSH = 0x00;
+    static final int WRITE = 0x01;
+    static final int READ = 0x02;
+    static final int WRITE_ZEROES = 0x08;
+    static final int DATASET_MANAGEMENT = 0x09;
+
+    private static final int NSID_ALL = 0xFFFF_FFFF;
+    /** Force Unit Access (dword 12 bit 30): the data is durable before the command completes. */
+    private static final int FUA = 1 << 30;
+    /** Dataset Management attribute: deallocate. */
+    private static final int DSM_DEALLOCATE = 1 << 2;
+    private static final int DSM_RANGE_SIZE = 16;
+
+    private final NvmeController c;
+
+    IoCommands(NvmeController controller) {
+        this.c = controller;
+    }
+
+    CompletableFuture<Completion> execute(Command cmd) throws CommandFailure {
+        if (cmd.fuse() != 0 || cmd.psdt() != 0) {
+            throw new CommandFailure(Status.INVALID_FIELD, "fused operations and SGLs are not supported");
+        }
+        return switch (cmd.opcode()) {
+            case FLUSH -> flush(cmd);
+            case WRITE -> write(cmd);
+            case READ -> read(cmd);
+            case WRITE_ZEROES -> writeZeroes(cmd);
+            case DATASET_MANAGEMENT -> datasetManagement(cmd);
+            default -> throw new CommandFailure(Status.INVALID_OPCODE,
+                    "I/O opcode 0x" + Integer.toHexString(cmd.opcode()));
+        };
+    }
+
+    private CompletableFuture<Completion> flush(Command cmd) throws CommandFailure {
+        if (cmd.nsid() != 1 && cmd.nsid() != NSID_ALL) {
+            throw new CommandFailure(Status.INVALID_NAMESPACE, "namespace " + Integer.toUnsignedString(cmd.nsid()));
+        }
+        return ok(c.namespace.flush());
+    }
+
+    private CompletableFuture<Completion> write(Command cmd) throws CommandFailure {
+        int bytes = transferLength(cmd);
+        ByteBuffer data = ByteBuffer.allocate(bytes);
+        c.dma.gather(walk(cmd, bytes), data);
+        data.flip();
+        c.logs.writeCommands++;
+        c.logs.blocksWritten += cmd.blockCount();
+        CompletableFuture<Void> written = c.namespace.write(offset(cmd), data);
+        return ok(durable(cmd, written));
+    }
+
+    private CompletableFuture<Completion> read(Command cmd) throws CommandFailure {
+        int bytes = transferLength(cmd);
+        List<PrpWalker.Segment> segments = walk(cmd, bytes);
+        ByteBuffer data = ByteBuffer.allocate(bytes);
+        c.logs.readCommands++;
+        c.logs.blocksRead += cmd.blockCount();
+        return c.namespace.read(offset(cmd), data).thenApplyAsync(v -> {
+            data.flip();
+            try {
+                c.dma.scatter(segments, data);
+                return Completion.OK;
+            } catch (CommandFailure e) {
+                return Completion.error(e.status());
+            }
+        }, c.executor);
+    }
+
+    private CompletableFuture<Completion> writeZeroes(Command cmd) throws CommandFailure {
+        checkRange(cmd);
+        long length = (long) cmd.blockCount() << NamespaceFile.BLOCK_SHIFT;
+        return ok(durable(cmd, c.namespace.writeZeroes(offset(cmd), length)));
+    }
+
+    /** Deallocated ranges read as zeros afterwards (DLFEAT), so deallocate writes zeros; other hints are no-ops. */
+    private CompletableFuture<Completion> datasetManagement(Command cmd) throws CommandFailure {
+        checkNamespace(cmd);
+        int ranges = (cmd.cdw10() & 0xFF) + 1;
+        boolean deallocate = (cmd.cdw11() & DSM_DEALLOCATE) != 0;
+        ByteBuffer list = ByteBuffer.allocate(ranges * DSM_RANGE_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        c.dma.gather(walk(cmd, list.capacity()), list);
+        List<long[]> zero = new ArrayList<>();
+        for (int i = 0; i < ranges; i++) {
+            int at = i * DSM_RANGE_SIZE;
+            long blocks = list.getInt(at + 4) & 0xFFFF_FFFFL;
+            long start = list.getLong(at + 8);
+            if (blocks == 0) {
+                continue;
+            }
+            if (!inRange(start, blocks)) {
+                throw new CommandFailure(Status.LBA_OUT_OF_RANGE, "DSM range " + start + "+" + blocks);
+            }
+            zero.add(new long[] {start << NamespaceFile.BLOCK_SHIFT, blocks << NamespaceFile.BLOCK_SHIFT});
+        }
+        if (!deallocate) {
+            return CompletableFuture.completedFuture(Completion.OK);
+        }
+        CompletableFuture<Void> all = CompletableFuture.completedFuture(null);
+        for (long[] r : zero) {
+            all = all.thenCompose(v -> c.namespace.writeZeroes(r[0], r[1]));
+        }
+        return ok(all);
+    }
+
+    // ------------------------------------------------------------------------------------------- helpers
+
+    private static CompletableFuture<Completion> ok(CompletableFuture<Void> work) {
+        return work.thenApply(v -> Completion.OK);
+    }
+
+    /** With FUA or the volatile write cache off, a write is flushed before it completes. */
+    private CompletableFuture<Void> durable(Command cmd, CompletableFuture<Void> written) {
+        if ((cmd.cdw12() & FUA) != 0 || !c.features.volatileWriteCache) {
+            return written.thenCompose(v -> c.namespace.flush());
+        }
+        return written;
+    }
+
+    private void checkNamespace(Command cmd) throws CommandFailure {
+        if (cmd.nsid() != 1) {
+            throw new CommandFailure(Status.INVALID_NAMESPACE, "namespace " + Integer.toUnsignedString(cmd.nsid()));
+        }
+    }
+
+    private void checkRange(Command cmd) throws CommandFailure {
+        checkNamespace(cmd);
+        if (!inRange(cmd.startingLba(), cmd.blockCount())) {
+            throw new CommandFailure(Status.LBA_OUT_OF_RANGE,
+                    "LBA " + Long.toUnsignedString(cmd.startingLba()) + "+" + cmd.blockCount());
+        }
+    }
+
+    private boolean inRange(long start, long blocks) {
+        long size = c.namespace.blocks();
+        return Long.compareUnsigned(start, size) < 0 && blocks <= size - start;
+    }
+
+    /** Checks namespace, range and MDTS; the transfer length in bytes. */
+    private int transferLength(Command cmd) throws CommandFailure {
+        checkRange(cmd);
+        long bytes = (long) cmd.blockCount() << NamespaceFile.BLOCK_SHIFT;
+        if (bytes > NvmeController.maxTransfer()) {
+            throw new CommandFailure(Status.INVALID_FIELD, "transfer of " + bytes + " bytes exceeds MDTS");
+        }
+        return (int) bytes;
+    }
+
+    private List<PrpWalker.Segment> walk(Command cmd, int bytes) throws CommandFailure {
+        return PrpWalker.walk(cmd.prp1(), cmd.prp2(), bytes, c.dma::readQwords);
+    }
+
+    private static long offset(Command cmd) {
+        return cmd.startingLba() << NamespaceFile.BLOCK_SHIFT;
+    }
+}

@@ -1,0 +1,186 @@
+package io.vfiouser.examples.nvme;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.AsynchronousFileChannel;
+import java.nio.channels.CompletionHandler;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The storage behind namespace 1: a regular file read and written with {@link AsynchronousFileChannel}, so
+ * commands on several queues are in flight at once and no caller thread ever waits for the disk. The namespace
+ * covers the first {@link #size()} bytes of the file in blocks of {@link #BLOCK_SIZE} bytes.
+ */
+final class NamespaceFile implements AutoCloseable {
+    /** The logical block size (LBA format 0: 512-byte blocks, no metadata). */
+    static final int BLOCK_SIZE = 512;
+    static final int BLOCK_SHIFT = 9;
+    private static final int ZERO_CHUNK = 1 << 20;
+    private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(ZERO_CHUNK).asReadOnlyBuffer();
+
+    private final Path path;
+    private final long size;
+    private final ExecutorService io;
+    private final AsynchronousFileChannel channel;
+
+    private NamespaceFile(Path path, long size, ExecutorService io, AsynchronousFileChannel channel) {
+        this.path = path;
+        this.size = size;
+        this.io = io;
+        this.channel = channel;
+    }
+
+    /**
+     * Opens {@code path}, creating it when missing. With {@code size} &gt; 0 the namespace has that size and a
+     * shorter file is extended (never truncated); with {@code size} 0 the file must exist and its size is used.
+     */
+    static NamespaceFile open(Path path, long size, String threadName) throws IOException {
+        long bytes = size;
+        if (bytes == 0) {
+            if (!Files.exists(path)) {
+                throw new IllegalArgumentException("backing file " + path + " does not exist: give --size");
+            }
+            bytes = Files.size(path);
+        }
+        if (bytes < BLOCK_SIZE || bytes % BLOCK_SIZE != 0) {
+            throw new IllegalArgumentException("namespace size must be a positive multiple of " + BLOCK_SIZE
+                    + " bytes: " + bytes);
+        }
+        AtomicInteger n = new AtomicInteger();
+        ExecutorService io = Executors.newFixedThreadPool(4, r -> {
+            Thread t = new Thread(r, threadName + "-io-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            AsynchronousFileChannel channel = AsynchronousFileChannel.open(path,
+                    Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE), io);
+            try {
+                if (channel.size() < bytes) {
+                    // Sparse extension: blocks never written read as zeros.
+                    channel.write(ByteBuffer.wrap(new byte[1]), bytes - 1).get();
+                }
+            } catch (Exception e) {
+                channel.close();
+                throw new IOException("cannot size " + path + " to " + bytes + " bytes", e);
+            }
+            return new NamespaceFile(path, bytes, io, channel);
+        } catch (IOException | RuntimeException e) {
+            io.shutdownNow();
+            throw e;
+        }
+    }
+
+    Path path() {
+        return path;
+    }
+
+    /** The namespace size in bytes. */
+    long size() {
+        return size;
+    }
+
+    /** The namespace size in logical blocks. */
+    long blocks() {
+        return size >>> BLOCK_SHIFT;
+    }
+
+    /** Reads {@code dst.remaining()} bytes at {@code offset}; bytes past the end of the file read as zeros. */
+    CompletableFuture<Void> read(long offset, ByteBuffer dst) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        readMore(offset, dst, done);
+        return done;
+    }
+
+    private void readMore(long offset, ByteBuffer dst, CompletableFuture<Void> done) {
+        if (!dst.hasRemaining()) {
+            done.complete(null);
+            return;
+        }
+        channel.read(dst, offset, null, new CompletionHandler<Integer, Void>() {
+            @Override
+            public void completed(Integer n, Void a) {
+                if (n < 0) {
+                    while (dst.hasRemaining()) {
+                        dst.put((byte) 0);
+                    }
+                    done.complete(null);
+                } else {
+                    readMore(offset + n, dst, done);
+                }
+            }
+
+            @Override
+            public void failed(Throwable e, Void a) {
+                done.completeExceptionally(e);
+            }
+        });
+    }
+
+    /** Writes {@code src.remaining()} bytes at {@code offset}. */
+    CompletableFuture<Void> write(long offset, ByteBuffer src) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        writeMore(offset, src, done);
+        return done;
+    }
+
+    private void writeMore(long offset, ByteBuffer src, CompletableFuture<Void> done) {
+        if (!src.hasRemaining()) {
+            done.complete(null);
+            return;
+        }
+        channel.write(src, offset, null, new CompletionHandler<Integer, Void>() {
+            @Override
+            public void completed(Integer n, Void a) {
+                writeMore(offset + n, src, done);
+            }
+
+            @Override
+            public void failed(Throwable e, Void a) {
+                done.completeExceptionally(e);
+            }
+        });
+    }
+
+    /** Writes {@code length} zero bytes at {@code offset}, a chunk at a time. */
+    CompletableFuture<Void> writeZeroes(long offset, long length) {
+        if (length <= 0) {
+            return CompletableFuture.completedFuture(null);
+        }
+        int n = (int) Math.min(ZERO_CHUNK, length);
+        return write(offset, ZEROES.duplicate().limit(n)).thenCompose(v -> writeZeroes(offset + n, length - n));
+    }
+
+    /** Makes every completed write durable (fdatasync), on an I/O thread. */
+    CompletableFuture<Void> flush() {
+        return CompletableFuture.runAsync(() -> {
+            try {
+                channel.force(false);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }, io);
+    }
+
+    @Override
+    public void close() {
+        try {
+            channel.force(false);
+        } catch (IOException ignored) {
+            // Closing anyway; the data is in the page cache.
+        }
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // Nothing more to do for a channel that failed to close.
+        }
+        io.shutdownNow();
+    }
+}
