@@ -117,8 +117,8 @@ class NvmeBenchmark {
 
         StringBuilder report = new StringBuilder(String.format(
                 "NVMe in a TCG guest (-smp 2): dd %d MiB direct sequential, fio 4 KiB random read %d s;%n"
-                        + "MB/s = 10^6 bytes/s; server CPU = this JVM less the test thread, from schedstat (waited = runnable,"
-                        + " no CPU free); QEMU CPU = its utime+stime;%ndoorbells = REGION_WRITEs to our BAR0"
+                        + "MB/s = 10^6 bytes/s; server CPU = this JVM less the test thread, from schedstat"
+                        + " (waited = runnable, no CPU free); QEMU CPU = its utime+stime;%ndoorbells = REGION_WRITEs to our BAR0"
                         + " doorbells; wakeups = times a thread was scheduled in; load average before: %s%n",
                 MIB, SECONDS, loadBefore));
         Map<String, List<Double>> figures = new LinkedHashMap<>();

@@ -72,7 +72,8 @@ final class NvmeGuestScripts {
                 vfu_result firmware "$(cat /sys/class/nvme/nvme0/firmware_rev)"
                 vfu_capture id-ctrl nvme id-ctrl /dev/nvme0
                 vfu_capture id-ns nvme id-ns /dev/nvme0n1
-                vfu_capture queues sh -c 'for q in /sys/block/nvme0n1/mq/*; do echo "$(basename $q) $(cat $q/cpu_list)"; done'
+                vfu_capture queues sh -c \\
+                  'for q in /sys/block/nvme0n1/mq/*; do echo "$(basename $q) $(cat $q/cpu_list)"; done'
                 vfu_capture irq-start nvme_irqs
                 nvme_pattern 256 0 >/tmp/cpu0.bin
                 nvme_pattern 256 256 >/tmp/cpu1.bin
