@@ -609,6 +609,33 @@ class NvmeDeviceTest {
     }
 
     @Test
+    void dmaMapChangesWithCommandsInFlightQuiesceAndResume() throws Exception {
+        Queue q = ready(1);
+        int commands = 30;
+        List<Transfer> buffers = new ArrayList<>();
+        for (int i = 0; i < commands; i++) {
+            Transfer t = transfer(32 << 10, 0, 0);
+            t.fill(host, pattern(32 << 10, i));
+            buffers.add(t);
+            host.post(q, io(WRITE, 64L * i, 64, t.prp1(), t.prp2()));
+        }
+        host.ring(q);
+        // Another mapping comes and goes while the writes run: each change quiesces the device first.
+        try (GuestMemory extra = GuestMemory.allocate(RAM + RAM_SIZE, 1 << 20)) {
+            assertThat(errno(host.client(), VfioUserCommand.DMA_MAP,
+                    DmaMapRequest.of(3, 0, RAM + RAM_SIZE, 1 << 20), FdSet.of(extra.dupFd()))).isZero();
+            assertThat(errno(host.client(), VfioUserCommand.DMA_UNMAP,
+                    io.vfiouser.codec.message.DmaUnmapRequest.of(0, RAM + RAM_SIZE, 1 << 20))).isZero();
+        }
+        for (int i = 0; i < commands; i++) {
+            assertThat(host.next(q).status()).isZero();
+        }
+        for (int i = 0; i < commands; i++) {
+            assertThat(fileBytes(64L * 512 * i, 32 << 10)).isEqualTo(pattern(32 << 10, i));
+        }
+    }
+
+    @Test
     void guestMemoryReachedThroughDmaMessages() throws Exception {
         stop();
         start(ServerOptions.DEFAULT.withDmaLayout(DmaLayout.values()[0]),
