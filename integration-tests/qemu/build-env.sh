@@ -49,9 +49,15 @@ env="$cache/env-$env_key"
 print_env() {
   cat "$env/env.properties"
 }
+# Marks the environment and its root as in use (their age decides when another recipe's build may drop them); a
+# cache the caller cannot write to is fine.
+mark_used() {
+  touch "$env/.used" "$root/.used" 2>/dev/null || true
+}
 
 if [ -f "$env/.complete" ] && [ -f "$root/.complete" ]; then
   log "reusing $env"
+  mark_used
   print_env
   exit 0
 fi
@@ -62,6 +68,7 @@ command -v flock >/dev/null && { flock 9 || die "cannot lock $cache/.lock"; }
 # Another run may have built it while this one waited for the lock.
 if [ -f "$env/.complete" ] && [ -f "$root/.complete" ]; then
   log "reusing $env"
+  mark_used
   print_env
   exit 0
 fi
@@ -213,9 +220,14 @@ sed -i "s#$env.tmp#$env#g" "$env.tmp/bin/qemu-system-x86_64"
 touch "$env.tmp/.complete"
 rm -rf "$env"
 mv "$env.tmp" "$env"
-# Drop environments and roots of older recipes.
+# Drop environments and roots of other recipes that nobody used for a week. Not sooner: checkouts of different
+# branches (with different recipes) share this cache, and a test of one may be starting QEMU from its root right now.
+mark_used
 for old in "$cache"/env-* "$cache"/root-*; do
-  case "$old" in "$env"|"$root") ;; *.tmp) ;; *) [ -e "$old" ] && rm -rf "$old" ;; esac
+  case "$old" in "$env"|"$root") ;; *.tmp) ;; *)
+    # Used (or, for a directory from before the .used mark, built) within the last 7 days: kept.
+    [ -e "$old" ] && [ -z "$(find "$old" "$old/.used" -maxdepth 0 -mtime -7 2>/dev/null)" ] && rm -rf "$old" ;;
+  esac
 done
 log "environment ready in $(( $(date +%s) - start )) s"
 print_env
