@@ -3,7 +3,9 @@
 #   * a Debian trixie root (debootstrap --variant=minbase) holding qemu-system-x86 >= 10.1 from trixie-backports
 #     (it has the vfio-user-pci client; the host's QEMU, if any, is not used and the host's apt sources are untouched);
 #   * the guest: the kernel of the trixie root's linux-image-amd64 and a base initramfs (static busybox, lspci with
-#     pci.ids, the gpiod tools, the kernel modules the tests load, and the /init in this folder).
+#     pci.ids, the gpiod tools, mkfs.ext4, nvme-cli, the kernel modules the tests load, and the /init in this folder);
+#   * a benchmark initramfs to append to the base one: fio with its libraries (tens of MB, which the test boots do
+#     not need to unpack).
 # Tests append their own script to the base initramfs (see QemuGuest.java) and run QEMU through bin/qemu-system-x86_64,
 # a wrapper that starts the root's QEMU with the root's own dynamic loader and libraries (no chroot, no root needed).
 #
@@ -11,7 +13,8 @@
 # the package recipe below, the environment on this script and the files it packs, so a change rebuilds what it
 # touches. Needs root (debootstrap, apt-get) only when something must be built.
 # On success the last lines printed on stdout are KEY=VALUE pairs (also written to $ENV/env.properties):
-#   VFU_QEMU_ENV, VFU_QEMU_BIN, VFU_QEMU_KERNEL, VFU_QEMU_INITRD, VFU_QEMU_KERNEL_VERSION, VFU_QEMU_VERSION
+#   VFU_QEMU_ENV, VFU_QEMU_BIN, VFU_QEMU_KERNEL, VFU_QEMU_INITRD, VFU_QEMU_BENCH_INITRD, VFU_QEMU_KERNEL_VERSION,
+#   VFU_QEMU_VERSION
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -27,7 +30,7 @@ log() { echo "build-env.sh: $*" >&2; }
 SUITE=trixie
 BACKPORTS=trixie-backports
 BACKPORT_PACKAGES="qemu-system-x86"
-PACKAGES="linux-image-amd64 busybox-static pciutils pci.ids gpiod kmod xz-utils cpio"
+PACKAGES="linux-image-amd64 busybox-static pciutils pci.ids gpiod kmod xz-utils cpio e2fsprogs nvme-cli fio"
 ROOT_RECIPE="v1
 suite=$SUITE
 backports=$BACKPORTS
@@ -35,7 +38,7 @@ backport_packages=$BACKPORT_PACKAGES
 packages=$PACKAGES
 mirror=$mirror"
 # The modules the guest can load (with their dependencies), by module name.
-GUEST_MODULES="gpio-pci-idio-16"
+GUEST_MODULES="gpio-pci-idio-16 nvme ext4"
 
 sha() { sha256sum | cut -c1-16; }
 root_key="$(printf '%s' "$ROOT_RECIPE" | sha)"
@@ -46,9 +49,15 @@ env="$cache/env-$env_key"
 print_env() {
   cat "$env/env.properties"
 }
+# Marks the environment and its root as in use (their age decides when another recipe's build may drop them); a
+# cache the caller cannot write to is fine.
+mark_used() {
+  touch "$env/.used" "$root/.used" 2>/dev/null || true
+}
 
 if [ -f "$env/.complete" ] && [ -f "$root/.complete" ]; then
   log "reusing $env"
+  mark_used
   print_env
   exit 0
 fi
@@ -59,6 +68,7 @@ command -v flock >/dev/null && { flock 9 || die "cannot lock $cache/.lock"; }
 # Another run may have built it while this one waited for the lock.
 if [ -f "$env/.complete" ] && [ -f "$root/.complete" ]; then
   log "reusing $env"
+  mark_used
   print_env
   exit 0
 fi
@@ -131,25 +141,40 @@ qemu_version="$("$env.tmp/bin/qemu-system-x86_64" --version | head -n 1)" || die
 "$env.tmp/bin/qemu-system-x86_64" -device help 2>/dev/null | grep -q '"vfio-user-pci"' \
   || die "the QEMU of $root ($qemu_version) has no vfio-user-pci device"
 
-# The base initramfs, staged inside the root so that its tools (ldd, modprobe, xz, cpio) are the root's own.
+# The initramfs archives are staged inside the root so that their tools (ldd, modprobe, xz, cpio) are the root's own.
 stage_rel="/tmp/vfu-initramfs"
 stage="$root$stage_rel"
-rm -rf "$stage"
-mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,root,vfu,usr/share/misc,lib/modules/"$kver"}
-cp "$root/usr/bin/busybox" "$stage/bin/busybox"
+new_stage() {
+  rm -rf "$stage"
+  mkdir -p "$stage"
+}
 copy_with_libs() { # absolute paths inside the root
   for f in "$@"; do
+    [ -e "$root$f" ] || die "$f is missing from the root $root"
     mkdir -p "$stage$(dirname "$f")"
     cp -L "$root$f" "$stage$f"
     chroot "$root" ldd "$f" | awk '/=> \//{print $3} /^\t\/lib64/{print $1}' | while read -r lib; do
       mkdir -p "$stage$(dirname "$lib")"
       cp -L "$root$lib" "$stage$lib"
     done
+    # A library ldd cannot find would make the tool fail in the guest only: fail here instead.
+    ! chroot "$root" ldd "$f" | grep -q 'not found' || die "$f needs a library that is not in the root"
   done
 }
+pack_stage() { # the archive to write
+  (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | chroot "$root" sh -c "cd $stage_rel && cpio -o -H newc --quiet -R 0:0") \
+    | gzip -9 >"$1" || die "cannot pack $1"
+  rm -rf "$stage"
+}
+
+# The base initramfs.
+new_stage
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,root,mnt,vfu,usr/share/misc,lib/modules/"$kver"}
+cp "$root/usr/bin/busybox" "$stage/bin/busybox"
 copy_with_libs /usr/bin/lspci /usr/bin/setpci /usr/bin/gpiodetect /usr/bin/gpioinfo /usr/bin/gpioset \
-  /usr/bin/gpioget /usr/bin/gpiomon /usr/bin/gpionotify
+  /usr/bin/gpioget /usr/bin/gpiomon /usr/bin/gpionotify /usr/sbin/mke2fs /usr/sbin/mkfs.ext4 /usr/sbin/nvme
 cp -L "$root/usr/share/misc/pci.ids" "$stage/usr/share/misc/pci.ids"
+cp -L "$root/etc/mke2fs.conf" "$stage/etc/mke2fs.conf"
 # Modules: each wanted module and its dependencies, decompressed, in load order in /vfu/modules/NAME.order.
 mkdir -p "$stage/vfu/modules"
 for m in $GUEST_MODULES; do
@@ -174,15 +199,20 @@ chroot "$root" depmod -b "$stage_rel" "$kver" || die "depmod failed for the init
 cp "$here/init" "$stage/init"
 cp "$here/vfu-lib.sh" "$stage/vfu/lib.sh"
 chmod +x "$stage/init"
-(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | chroot "$root" sh -c "cd $stage_rel && cpio -o -H newc --quiet -R 0:0") \
-  | gzip -9 >"$env.tmp/base-initramfs.cpio.gz" || die "cannot pack the initramfs"
-rm -rf "$stage"
+pack_stage "$env.tmp/base-initramfs.cpio.gz"
+
+# The benchmark initramfs (appended to the base one by the benchmarks only): fio links the libraries of every I/O
+# engine Debian builds it with (ceph, gluster, rdma, nfs, nbd), which makes it large.
+new_stage
+copy_with_libs /usr/bin/fio
+pack_stage "$env.tmp/bench-initramfs.cpio.gz"
 
 cat >"$env.tmp/env.properties" <<PROPS
 VFU_QEMU_ENV=$env
 VFU_QEMU_BIN=$env/bin/qemu-system-x86_64
 VFU_QEMU_KERNEL=$env/vmlinuz
 VFU_QEMU_INITRD=$env/base-initramfs.cpio.gz
+VFU_QEMU_BENCH_INITRD=$env/bench-initramfs.cpio.gz
 VFU_QEMU_KERNEL_VERSION=$kver
 VFU_QEMU_VERSION=$qemu_version
 PROPS
@@ -190,9 +220,14 @@ sed -i "s#$env.tmp#$env#g" "$env.tmp/bin/qemu-system-x86_64"
 touch "$env.tmp/.complete"
 rm -rf "$env"
 mv "$env.tmp" "$env"
-# Drop environments and roots of older recipes.
+# Drop environments and roots of other recipes that nobody used for a week. Not sooner: checkouts of different
+# branches (with different recipes) share this cache, and a test of one may be starting QEMU from its root right now.
+mark_used
 for old in "$cache"/env-* "$cache"/root-*; do
-  case "$old" in "$env"|"$root") ;; *.tmp) ;; *) [ -e "$old" ] && rm -rf "$old" ;; esac
+  case "$old" in "$env"|"$root") ;; *.tmp) ;; *)
+    # Used (or, for a directory from before the .used mark, built) within the last 7 days: kept.
+    [ -e "$old" ] && [ -z "$(find "$old" "$old/.used" -maxdepth 0 -mtime -7 2>/dev/null)" ] && rm -rf "$old" ;;
+  esac
 done
 log "environment ready in $(( $(date +%s) - start )) s"
 print_env

@@ -14,13 +14,14 @@ import org.junit.jupiter.api.Assumptions;
 
 /**
  * The real-QEMU test environment built by {@code integration-tests/qemu/build-env.sh}: a QEMU with the vfio-user
- * client, a guest kernel and the base initramfs.
+ * client, a guest kernel, the base initramfs and the benchmark tools' initramfs (fio), which benchmarks append.
  *
  * <p>By default the first test that needs it runs the script (which reuses its cache when present, and builds it
  * from Debian packages otherwise, as root) and every QEMU test <b>fails</b> if the script fails. With
  * {@code -Dvfu.qemu=skip} the script is not run and the QEMU tests are skipped, loudly.
  */
-record QemuEnvironment(Path qemu, Path kernel, Path baseInitrd, String kernelVersion, String qemuVersion) {
+record QemuEnvironment(Path qemu, Path kernel, Path baseInitrd, Path benchInitrd, String kernelVersion,
+                      String qemuVersion) {
 
     /** The system property that, set to {@code skip}, skips the QEMU tests instead of building the environment. */
     static final String MODE_PROPERTY = "vfu.qemu";
@@ -89,8 +90,9 @@ record QemuEnvironment(Path qemu, Path kernel, Path baseInitrd, String kernelVer
             }
             QemuEnvironment env = new QemuEnvironment(Path.of(require(values, "VFU_QEMU_BIN")),
                     Path.of(require(values, "VFU_QEMU_KERNEL")), Path.of(require(values, "VFU_QEMU_INITRD")),
-                    require(values, "VFU_QEMU_KERNEL_VERSION"), require(values, "VFU_QEMU_VERSION"));
-            for (Path p : List.of(env.qemu, env.kernel, env.baseInitrd)) {
+                    Path.of(require(values, "VFU_QEMU_BENCH_INITRD")), require(values, "VFU_QEMU_KERNEL_VERSION"),
+                    require(values, "VFU_QEMU_VERSION"));
+            for (Path p : List.of(env.qemu, env.kernel, env.baseInitrd, env.benchInitrd)) {
                 if (!Files.isReadable(p)) {
                     throw new IOException(script + " reported " + p + ", which does not exist");
                 }

@@ -36,7 +36,7 @@ final class QemuGuest {
 
     /** Generous for TCG on 2 shared cores: a boot with one device takes about 8 s on an idle machine. */
     static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(240);
-    private static final int MEMORY_MB = 512;
+    private static final int DEFAULT_MEMORY_MB = 512;
     private static final Set<Process> LIVE = ConcurrentHashMap.newKeySet();
     private static final Pattern KERNEL_PROBLEM =
             Pattern.compile("BUG:|Oops|WARNING:|Call Trace|Kernel panic|general protection fault|segfault");
@@ -52,6 +52,8 @@ final class QemuGuest {
     private Duration timeout = DEFAULT_TIMEOUT;
     private boolean reboots;
     private boolean qmp;
+    private boolean benchTools;
+    private int memoryMb = DEFAULT_MEMORY_MB;
     private final List<String> extraArgs = new ArrayList<>();
 
     private QemuGuest(String name, Path dir, QemuEnvironment env) {
@@ -126,6 +128,19 @@ final class QemuGuest {
         return this;
     }
 
+    /** With the benchmark tools (fio and its libraries, see build-env.sh) in the guest: a larger initramfs, which
+     * every boot unpacks. */
+    QemuGuest benchTools() {
+        this.benchTools = true;
+        return this;
+    }
+
+    /** The guest's RAM (512 MiB unless set); it also holds the initramfs' files. */
+    QemuGuest memory(int mb) {
+        this.memoryMb = mb;
+        return this;
+    }
+
     /** With a QMP socket in the run directory, for {@link Booted#qmp()}. */
     QemuGuest withQmp() {
         this.qmp = true;
@@ -165,6 +180,9 @@ final class QemuGuest {
         Path initrd = dir.resolve("initramfs.cpio.gz");
         try (OutputStream out = Files.newOutputStream(initrd)) {
             Files.copy(env.baseInitrd(), out);
+            if (benchTools) {
+                Files.copy(env.benchInitrd(), out);
+            }
             // A second, concatenated archive: the kernel unpacks both into the same root file system.
             Map<String, byte[]> files = new LinkedHashMap<>();
             files.put("vfu/name", (name + "\n").getBytes(StandardCharsets.UTF_8));
@@ -178,8 +196,8 @@ final class QemuGuest {
         List<String> command = new ArrayList<>(List.of(env.qemu().toString(),
                 "-machine", "q35,accel=tcg,memory-backend=mem",
                 "-smp", "2",
-                "-m", MEMORY_MB + "M",
-                "-object", "memory-backend-memfd,id=mem,size=" + MEMORY_MB + "M,share=on",
+                "-m", memoryMb + "M",
+                "-object", "memory-backend-memfd,id=mem,size=" + memoryMb + "M,share=on",
                 "-nodefaults", "-no-user-config", "-display", "none",
                 "-kernel", env.kernel().toString(),
                 "-initrd", initrd.toString(),
@@ -245,11 +263,25 @@ final class QemuGuest {
          * the second serial port to, read again as it grows.
          */
         void awaitMark(String mark, int count) throws IOException, InterruptedException {
+            awaitMark(mark, count, null, 0);
+        }
+
+        /**
+         * As {@link #awaitMark(String, int)}, but fails at once when the stream holds {@code forbiddenCount} lines
+         * with {@code @@VFU-<forbidden>}: e.g. a guest that should reboot once and is seen to begin a third time.
+         */
+        void awaitMark(String mark, int count, String forbidden, int forbiddenCount)
+                throws IOException, InterruptedException {
             String wanted = "@@VFU-" + mark;
+            String unwanted = forbidden == null ? null : "@@VFU-" + forbidden;
             while (true) {
-                long n = read(marks).lines().filter(l -> l.contains(wanted)).count();
-                if (n >= count) {
+                List<String> seen = read(marks).lines().toList();
+                if (seen.stream().filter(l -> l.contains(wanted)).count() >= count) {
                     return;
+                }
+                if (unwanted != null && seen.stream().filter(l -> l.contains(unwanted)).count() >= forbiddenCount) {
+                    throw new AssertionError("marker '" + unwanted + "' x" + forbiddenCount + " before '" + wanted
+                            + "' x" + count + describeNow());
                 }
                 if (!qemu.isAlive()) {
                     throw new AssertionError("QEMU exited (" + qemu.exitValue() + ") before marker '" + wanted
