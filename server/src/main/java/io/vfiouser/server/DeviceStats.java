@@ -184,7 +184,7 @@ public final class DeviceStats implements DeviceStatsMXBean {
         return scalars.get(REFUSED);
     }
 
-    /** One line: {@code name: in=N msgs/B bytes out=B bytes ... commands={...} errors={...}}. */
+    /** One line for logs: {@code name: messages=N bytesIn=B ... commands={VERSION=1, ...} errors={EINVAL=2}}. */
     @Override
     public String toString() {
         return device + ": messages=" + getMessagesIn() + " bytesIn=" + getBytesIn() + " bytesOut=" + getBytesOut()

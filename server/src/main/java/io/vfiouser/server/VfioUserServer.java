@@ -80,8 +80,10 @@ public final class VfioUserServer implements AutoCloseable {
                 SocketFiles.setGroupAndMode(socketPath, policy.group().get(), mode);
             } catch (java.io.IOException | RuntimeException e) {
                 hosted.close();
+                String why = e instanceof java.nio.file.attribute.UserPrincipalNotFoundException
+                        ? "no such group" : e.toString();
                 throw new IllegalArgumentException("cannot give " + path + " group " + policy.group().get()
-                        + ": " + e.getMessage(), e);
+                        + ": " + why, e);
             }
         }
         return hosted;

@@ -139,6 +139,9 @@ public final class DeviceHost implements AutoCloseable {
             throw new IllegalArgumentException("settings bind to nothing");
         }
         int fd = activatedFd(spec, claimedByName);
+        if (fd >= 0) {
+            checkListening(fd);
+        }
         DeviceInstance instance = type.type().create(spec.name(), settings);
         HostedDevice hosted;
         try {
@@ -187,6 +190,19 @@ public final class DeviceHost implements AutoCloseable {
                     .findFirst().orElseThrow(() -> new IllegalArgumentException(
                             "no socket-path, fd or fd-name, and no socket-activated socket left for it"));
         };
+    }
+
+    /** Refuses to adopt an fd that is not a listening unix socket (a wrong --fd would take over another fd). */
+    private static void checkListening(int fd) {
+        boolean ok;
+        try {
+            ok = io.vfiouser.transport.linux.Linux.isListeningUnixSocket(fd);
+        } catch (io.vfiouser.transport.linux.ErrnoException e) {
+            throw new IllegalArgumentException("fd " + fd + " is not an inherited socket: " + e.getMessage());
+        }
+        if (!ok) {
+            throw new IllegalArgumentException("fd " + fd + " is not a listening unix stream socket");
+        }
     }
 
     private CompletableFuture<Void> stop(Running r, Duration releaseTimeout) {

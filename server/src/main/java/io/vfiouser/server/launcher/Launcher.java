@@ -84,19 +84,22 @@ final class Launcher {
         CountDownLatch stop = new CountDownLatch(1);
         Thread hook = new Thread(() -> shutdown(host, server, plugins), "vfio-user-shutdown");
         try {
-            DeviceHost.Report report = host.apply(config);
-            LOG.info("{} device(s) running: {}", report.started().size(), String.join(", ", report.started()));
-            if (report.started().isEmpty()) {
-                LOG.error("no device could start");
-                shutdown(host, server, plugins);
-                return 1;
-            }
-            // Any other way out of the JVM still stops the devices (sockets removed, files flushed).
+            // Installed before the devices start, so that a SIGTERM during start-up still stops cleanly (after the
+            // start, which holds the host). Any other way out of the JVM still stops the devices too.
             Runtime.getRuntime().addShutdownHook(hook);
             Signal.handle(new Signal("TERM"), s -> stop.countDown());
             Signal.handle(new Signal("INT"), s -> stop.countDown());
             Signal.handle(new Signal("USR1"), s -> control.execute(() -> logStats(host)));
             Signal.handle(new Signal("HUP"), s -> control.execute(() -> reload(host, a)));
+            DeviceHost.Report report = host.apply(config);
+            LOG.info("{} device(s) running: {}", report.started().size(), String.join(", ", report.started()));
+            if (report.started().isEmpty()) {
+                LOG.error("no device could start");
+                control.shutdownNow();
+                shutdown(host, server, plugins);
+                Runtime.getRuntime().removeShutdownHook(hook);
+                return 1;
+            }
             if (a.statsIntervalSeconds() > 0) {
                 timer.scheduleAtFixedRate(() -> control.execute(() -> logStats(host)), a.statsIntervalSeconds(),
                         a.statsIntervalSeconds(), TimeUnit.SECONDS);
