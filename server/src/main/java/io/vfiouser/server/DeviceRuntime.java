@@ -20,6 +20,7 @@ final class DeviceRuntime implements AutoCloseable {
     private final Logger log;
     private final RegionMemory[] memory = new RegionMemory[Region.COUNT];
     private final ConfigSpace config;
+    private final DeviceStats stats;
     /** The session attached now, which receives the configuration-space events; null between clients. */
     private volatile VfioUserSession session;
 
@@ -27,6 +28,7 @@ final class DeviceRuntime implements AutoCloseable {
         this.description = description;
         this.device = device;
         this.log = LogManager.getLogger("io.vfiouser.device." + description.name());
+        this.stats = new DeviceStats(description.name());
         try {
             for (Region r : description.regions()) {
                 if (r.memoryBacked()) {
@@ -58,6 +60,22 @@ final class DeviceRuntime implements AutoCloseable {
 
     ConfigSpace config() {
         return config;
+    }
+
+    DeviceStats stats() {
+        return stats;
+    }
+
+    /**
+     * Fires the REQ interrupt of the attached client, on its event loop, if it registered an eventfd for it:
+     * the protocol's way to ask a client to let go of the device. Returns whether it was fired.
+     */
+    boolean requestRelease() {
+        VfioUserSession s = session;
+        if (s == null || !s.requestRelease()) {
+            return false;
+        }
+        return true;
     }
 
     /** The shared memory of a memory-backed region, if {@code index} is one. */

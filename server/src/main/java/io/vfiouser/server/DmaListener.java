@@ -13,6 +13,7 @@ final class DmaListener implements DmaTable.Listener {
 
     @Override
     public void mapped(DmaRange range) {
+        runtime.stats().dmaMapped();
         try {
             runtime.device().dmaMapped(range);
         } catch (RuntimeException e) {
@@ -22,6 +23,7 @@ final class DmaListener implements DmaTable.Listener {
 
     @Override
     public void unmapped(DmaRange range) {
+        runtime.stats().dmaUnmapped();
         try {
             runtime.device().dmaUnmapped(range);
         } catch (RuntimeException e) {

@@ -24,6 +24,7 @@ public final class HostedDevice implements AutoCloseable {
     private final DeviceDescription description;
     private final String where;
     private final ServerOptions options;
+    private final SocketPolicy policy;
     private final Logger log;
     private final AtomicReference<Channel> client = new AtomicReference<>();
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
@@ -31,11 +32,12 @@ public final class HostedDevice implements AutoCloseable {
     /** The last client's teardown; the next client's session waits for it before reading. */
     private volatile CompletableFuture<Void> lastTeardown = CompletableFuture.completedFuture(null);
 
-    HostedDevice(DeviceRuntime runtime, String where, ServerOptions options) {
+    HostedDevice(DeviceRuntime runtime, String where, ServerOptions options, SocketPolicy policy) {
         this.runtime = runtime;
         this.description = runtime.description();
         this.where = where;
         this.options = options;
+        this.policy = policy;
         this.log = runtime.log();
     }
 
@@ -46,6 +48,11 @@ public final class HostedDevice implements AutoCloseable {
     /** The socket path, or {@code fd:N} for an adopted socket. */
     public String where() {
         return where;
+    }
+
+    /** The device's counters since it started. */
+    public DeviceStats stats() {
+        return runtime.stats();
     }
 
     /** Whether a client is attached right now. */
@@ -74,17 +81,25 @@ public final class HostedDevice implements AutoCloseable {
         return new ChannelInitializer<>() {
             @Override
             protected void initChannel(UnixChannel ch) {
+                if (!policy.allowedUids().isEmpty() && !peerAllowed(ch)) {
+                    runtime.stats().clientRefused();
+                    ch.close();
+                    return;
+                }
                 if (!client.compareAndSet(null, ch)) {
+                    runtime.stats().clientRefused();
                     log.warn("{}: refused a second client while one is attached", description.name());
                     ch.close();
                     return;
                 }
+                runtime.stats().clientAccepted();
                 ch.closeFuture().addListener(f -> client.compareAndSet(ch, null));
                 ch.attr(io.vfiouser.codec.DmaLayout.ATTRIBUTE).set(options.dmaLayout());
                 // Reads grow up to a whole message, so a 1 MiB write arrives in few recvmsg calls.
                 ch.config().setRecvByteBufAllocator(
                         new io.netty.channel.AdaptiveRecvByteBufAllocator(64, 2048, options.maxMessageSize()));
                 ChannelPipeline p = ch.pipeline();
+                p.addLast("traffic", new TrafficCounter(runtime.stats()));
                 VfioUserSession session = new VfioUserSession(runtime, options, lastTeardown);
                 lastTeardown = session.teardown();
                 FdAttachHandler fds = new FdAttachHandler(options.maxMsgFds());
@@ -95,6 +110,50 @@ public final class HostedDevice implements AutoCloseable {
                 p.addLast("session", session);
             }
         };
+    }
+
+    /** Checks the peer's uid ({@code SO_PEERCRED}) against the allow-list; logs a refusal. */
+    private boolean peerAllowed(UnixChannel ch) {
+        io.vfiouser.transport.linux.PeerCredentials peer;
+        try {
+            peer = ch.peerCredentials();
+        } catch (io.vfiouser.transport.linux.ErrnoException e) {
+            log.warn("{}: refused a connection whose peer credentials cannot be read: {}", description.name(),
+                    e.getMessage());
+            return false;
+        }
+        if (policy.allows(peer.uid())) {
+            return true;
+        }
+        log.warn("{}: refused a connection from uid {} (pid {}, gid {}): not in the allowed uids {}",
+                description.name(), peer.uid(), peer.pid(), peer.gid(), policy.allowedUids());
+        return false;
+    }
+
+    /**
+     * Stops serving, asking the client first: the listener closes at once (no new client), then, if a client is
+     * attached and registered an eventfd for the REQ interrupt, the interrupt fires and the client has up to
+     * {@code grace} to let go of the device by itself (QEMU unplugs it from the guest) before it is disconnected.
+     * Without a REQ eventfd the client is disconnected at once. Completes when the device is closed.
+     */
+    public CompletableFuture<Void> stop(java.time.Duration grace) {
+        Channel c = client.get();
+        if (c == null || !runtime.requestRelease()) {
+            close();
+            return closed;
+        }
+        log.info("{}: asked the client to release the device (REQ)", description.name());
+        io.netty.util.concurrent.Future<?> deadline = c.eventLoop().schedule(() -> {
+            if (c.isOpen()) {
+                log.info("{}: the client kept the device for {}; disconnecting it", description.name(), grace);
+            }
+            CompletableFuture.runAsync(this::close); // close() waits for channels: not on an event loop
+        }, grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        c.closeFuture().addListener(f -> {
+            deadline.cancel(false);
+            CompletableFuture.runAsync(this::close);
+        });
+        return closed;
     }
 
     /** Stops serving: the listener closes (its socket file is removed) and the client is disconnected. */

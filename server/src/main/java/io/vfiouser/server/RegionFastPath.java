@@ -55,9 +55,11 @@ final class RegionFastPath implements VfioUserFrameShortcut {
     private final MemorySegment dataMemory = MemorySegment.ofBuffer(data);
 
     private final FdAttachHandler fds;
+    private final DeviceStats stats;
 
     RegionFastPath(VfioUserSession session, FdAttachHandler fds) {
         this.session = session;
+        this.stats = session.runtime().stats();
         this.regions = session.regions();
         this.device = session.runtime().device();
         this.fds = fds;
@@ -81,6 +83,7 @@ final class RegionFastPath implements VfioUserFrameShortcut {
                 || !regions.goesToDevice(region, offset, count, !read) || !fds.passWithoutFds(length)) {
             return false;
         }
+        stats.command(command);
         int msgId = frame.getUnsignedShortLE(at);
         boolean noReply = (flags & VfioUserHeader.NO_REPLY) != 0;
         CompletableFuture<Void> done;

@@ -9,9 +9,11 @@ import org.apache.logging.log4j.Logger;
 /** What the device gets while one client is attached. */
 final class SessionContext implements DeviceContext {
     private final VfioUserSession session;
+    private final Interrupts interrupts;
 
     SessionContext(VfioUserSession session) {
         this.session = session;
+        this.interrupts = new CountingInterrupts(session.irqs(), session.runtime().stats());
     }
 
     @Override
@@ -21,7 +23,7 @@ final class SessionContext implements DeviceContext {
 
     @Override
     public Interrupts interrupts() {
-        return session.irqs();
+        return interrupts;
     }
 
     @Override

@@ -60,9 +60,33 @@ public final class VfioUserServer implements AutoCloseable {
      */
     public HostedDevice serve(DeviceDescription description, VfioUserDevice device, Path socketPath)
             throws InterruptedException, ErrnoException {
+        return serve(description, device, socketPath, SocketPolicy.DEFAULT);
+    }
+
+    /**
+     * Like {@link #serve(DeviceDescription, VfioUserDevice, Path)}, with the socket file's mode and group and the
+     * accepted peer uids given by {@code policy}. With a group, the file is bound accessible to its owner only,
+     * then given its group, then its full mode, so no one else can connect in between.
+     */
+    public HostedDevice serve(DeviceDescription description, VfioUserDevice device, Path socketPath,
+                              SocketPolicy policy) throws InterruptedException, ErrnoException {
         String path = socketPath.toString();
-        return start(description, device, path, () -> new UnixServerChannel(options.socketFileMode()),
+        int mode = policy.fileMode() >= 0 ? policy.fileMode() : options.socketFileMode();
+        int bindMode = policy.group().isPresent() ? mode & 0700 : mode;
+        HostedDevice hosted = start(description, device, path, policy, () -> new UnixServerChannel(bindMode),
                 bootstrap -> bootstrap.bind(new DomainSocketAddress(path)));
+        if (policy.group().isPresent()) {
+            try {
+                SocketFiles.setGroupAndMode(socketPath, policy.group().get(), mode);
+            } catch (java.io.IOException | RuntimeException e) {
+                hosted.close();
+                String why = e instanceof java.nio.file.attribute.UserPrincipalNotFoundException
+                        ? "no such group" : e.toString();
+                throw new IllegalArgumentException("cannot give " + path + " group " + policy.group().get()
+                        + ": " + why, e);
+            }
+        }
+        return hosted;
     }
 
     /**
@@ -71,12 +95,22 @@ public final class VfioUserServer implements AutoCloseable {
      */
     public HostedDevice serve(DeviceDescription description, VfioUserDevice device, int listeningFd)
             throws InterruptedException, ErrnoException {
+        return serve(description, device, listeningFd, SocketPolicy.DEFAULT);
+    }
+
+    /**
+     * Like {@link #serve(DeviceDescription, VfioUserDevice, int)}, accepting only the peers {@code policy}
+     * allows (its file mode and group do not apply: the socket file is not the server's).
+     */
+    public HostedDevice serve(DeviceDescription description, VfioUserDevice device, int listeningFd,
+                              SocketPolicy policy) throws InterruptedException, ErrnoException {
         String name = "fd:" + listeningFd;
-        return start(description, device, name,
+        return start(description, device, name, policy,
                 () -> new UnixServerChannel(listeningFd, new DomainSocketAddress(name)), ServerBootstrap::register);
     }
 
     private HostedDevice start(DeviceDescription description, VfioUserDevice device, String where,
+                               SocketPolicy policy,
                                java.util.function.Supplier<UnixServerChannel> channel,
                                java.util.function.Function<ServerBootstrap, io.netty.channel.ChannelFuture> open)
             throws InterruptedException, ErrnoException {
@@ -84,7 +118,7 @@ public final class VfioUserServer implements AutoCloseable {
             throw new IllegalStateException("server is closed");
         }
         DeviceRuntime runtime = new DeviceRuntime(description, device);
-        HostedDevice hosted = new HostedDevice(runtime, where, options);
+        HostedDevice hosted = new HostedDevice(runtime, where, options, policy);
         try {
             ServerBootstrap bootstrap = new ServerBootstrap()
                     .group(group)

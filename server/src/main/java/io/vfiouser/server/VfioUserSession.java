@@ -234,6 +234,9 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         if (msg instanceof VfioUserMessage message) {
             trace("<-", message);
             VfioUserHeader header = message.header();
+            if (header.isCommand()) {
+                runtime.stats().command(header.command());
+            }
             if (header.isReply() && serverRequests.containsKey(header.msgId())) {
                 serverRequests.remove(header.msgId()).reply().complete(message);
                 return;
@@ -248,7 +251,11 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             }
         } else if (msg instanceof VfioUserInvalidMessage invalid) {
             log.debug("{}: invalid message {}: {}", runtime.name(), invalid.header(), invalid.reason());
+            traceInvalid(invalid);
             VfioUserHeader header = invalid.header();
+            if (header.isCommand()) {
+                runtime.stats().command(header.command());
+            }
             if (header.isReply() && serverRequests.containsKey(header.msgId())) {
                 // A reply to our own DMA request that cannot be decoded still ends that request.
                 serverRequests.remove(header.msgId()).reply().completeExceptionally(
@@ -395,6 +402,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             if (failure != null) {
                 ReferenceCountUtil.safeRelease(reply);
                 int errno = Errors.errnoOf(failure);
+                runtime.stats().error(errno);
                 if (Errors.isProtocolError(failure)) {
                     log.debug("{}: {} failed: {}", runtime.name(), header, Errors.unwrap(failure).getMessage());
                 } else {
@@ -518,6 +526,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
      * after the reply has gone out when {@code close} is set.
      */
     private void fail(VfioUserHeader request, int errno, boolean close) {
+        runtime.stats().error(errno);
         if (!request.isNoReply()) {
             VfioUserMessage reply = VfioUserMessage.errorReply(request, errno);
             trace("->", reply);
@@ -663,8 +672,27 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
 
     private void trace(String direction, VfioUserMessage message) {
         if (log.isTraceEnabled()) {
-            log.trace("{} {} {}", runtime.name(), direction, message);
+            log.trace(TraceLine.of(runtime.name(), direction, message));
         }
+    }
+
+    private void traceInvalid(VfioUserInvalidMessage invalid) {
+        if (log.isTraceEnabled()) {
+            log.trace(TraceLine.ofInvalid(runtime.name(), invalid));
+        }
+    }
+
+    /**
+     * Fires the REQ interrupt if the client registered an eventfd for it (callable from any thread: the interrupt
+     * table locks); returns whether it did.
+     */
+    boolean requestRelease() {
+        if (!irqs.isEnabled(io.vfiouser.device.IrqType.REQ, 0)) {
+            return false;
+        }
+        irqs.triggerRequest();
+        runtime.stats().interrupt();
+        return true;
     }
 
     @Override

@@ -21,6 +21,7 @@ public final class Errno {
     public static final int ENOSYS = 38;
     public static final int ENOMSG = 42;
     public static final int EPROTO = 71;
+    public static final int ENOTSOCK = 88;
     public static final int ENOTSUP = 95;
     public static final int EADDRINUSE = 98;
     public static final int ECONNRESET = 104;
@@ -55,6 +56,7 @@ public final class Errno {
             case ENOSYS -> "ENOSYS";
             case ENOMSG -> "ENOMSG";
             case EPROTO -> "EPROTO";
+            case ENOTSOCK -> "ENOTSOCK";
             case ENOTSUP -> "ENOTSUP";
             case EADDRINUSE -> "EADDRINUSE";
             case ECONNRESET -> "ECONNRESET";

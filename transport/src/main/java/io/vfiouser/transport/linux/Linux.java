@@ -33,6 +33,9 @@ public final class Linux {
     public static final int SOL_SOCKET = 1;
     public static final int SCM_RIGHTS = 1;
     public static final int SO_PEERCRED = 17;
+    public static final int SO_TYPE = 3;
+    public static final int SO_ACCEPTCONN = 30;
+    public static final int SO_DOMAIN = 39;
 
     public static final int PROT_READ = 0x1;
     public static final int PROT_WRITE = 0x2;
@@ -289,6 +292,41 @@ public final class Linux {
                 throw new ErrnoException("getsockopt(SO_PEERCRED)", errno(cs));
             }
             return new PeerCredentials(ucred.get(INT, 0), ucred.get(INT, 4), ucred.get(INT, 8));
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Whether {@code fd} is an {@code AF_UNIX} stream socket in the listening state ({@code SO_DOMAIN},
+     * {@code SO_TYPE}, {@code SO_ACCEPTCONN}): what a handed-over {@code --fd=N} must be before the server adopts it,
+     * so that a wrong number fails cleanly instead of taking over some other fd of the process.
+     */
+    public static boolean isListeningUnixSocket(int fd) throws ErrnoException {
+        try {
+            return intSocketOption(fd, SO_DOMAIN) == AF_UNIX && intSocketOption(fd, SO_TYPE) == SOCK_STREAM
+                    && intSocketOption(fd, SO_ACCEPTCONN) == 1;
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOTSOCK) {
+                return false;
+            }
+            throw e;
+        }
+    }
+
+    private static int intSocketOption(int fd, int option) throws ErrnoException {
+        MemorySegment cs = capture();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment value = arena.allocate(INT);
+            MemorySegment len = arena.allocate(INT);
+            len.set(INT, 0, 4);
+            int rc = (int) GETSOCKOPT.invokeExact(cs, fd, SOL_SOCKET, option, value, len);
+            if (rc < 0) {
+                throw new ErrnoException("getsockopt(" + option + ")", errno(cs));
+            }
+            return value.get(INT, 0);
         } catch (ErrnoException e) {
             throw e;
         } catch (Throwable t) {
