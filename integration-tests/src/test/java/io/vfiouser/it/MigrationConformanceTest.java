@@ -504,4 +504,33 @@ class MigrationConformanceTest {
         assertThat(total).isGreaterThan(1 << 20).isLessThan((1 << 20) + 8192);
         assertThat(device.arcs).containsExactly("RUNNING>PRE_COPY", "PRE_COPY>STOP_COPY");
     }
+
+    // ------------------------------------------------------------------------------------ resets, clients
+
+    @Test
+    void aResetEndsTheMigrationAndTheDeviceIsToldItRunsAgain() throws Exception {
+        assertThat(setState(MigDeviceState.PRE_COPY)).isZero();
+        assertThat(errno(client, VfioUserCommand.DEVICE_RESET, null)).isZero();
+        assertThat(device.arcs).containsExactly("RUNNING>PRE_COPY", "PRE_COPY>RUNNING");
+        assertThat(state()).isEqualTo(MigDeviceState.RUNNING);
+        assertThat(errno(client, VfioUserCommand.MIG_DATA_READ, MigDataRead.of(16))).as("no saving session")
+                .isEqualTo(EINVAL);
+    }
+
+    @Test
+    void aClientLeavingMidMigrationLeavesTheDeviceRunningForTheNext() throws Exception {
+        NullMigrationScenario.register(client, NullDevice.SCRATCH, 0x77);
+        assertThat(setState(MigDeviceState.STOP_COPY)).isZero();
+        client.close();
+        fixture.awaitNoClient();
+        NullDevice inner = device.inner;
+        assertThat(device.arcs).containsExactly("RUNNING>STOP", "STOP>STOP_COPY", "STOP_COPY>RUNNING");
+        VfioUserClient next = fixture.client();
+        assertThat(new DeviceMigration(next).state().get(S, TimeUnit.SECONDS)).isEqualTo(MigDeviceState.RUNNING);
+        for (int i = 0; i < 3; i++) { // register accesses (the fast path) work again
+            assertThat(NullMigrationScenario.register(next, NullDevice.SCRATCH)).as("reset on the way").isZero();
+        }
+        assertThat(errno(next, VfioUserCommand.DEVICE_GET_INFO, DeviceInfo.request())).isZero();
+        assertThat(inner.scratch()).isZero();
+    }
 }
