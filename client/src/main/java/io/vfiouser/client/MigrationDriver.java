@@ -70,10 +70,14 @@ public final class MigrationDriver {
      * @param pagesCopied    dirty pages copied (all rounds, the final one included; not the full copies)
      * @param finalPages     dirty pages copied while stopped
      * @param rounds         pre-copy rounds run
-     * @param downtimeNanos  from the source's STOP_COPY request to the destination's RUNNING reply
+     * @param downtimeNanos  from the source's STOP_COPY request to the destination's RUNNING reply, the sum of:
+     * @param stopNanos      the source's way to STOP_COPY (its quiesce included)
+     * @param stateNanos     reading the rest of the state from the source and writing it to the destination
+     * @param memoryNanos    the final dirty-page copy (and the full copy, if asked for) and the end of logging
+     * @param resumeNanos    the source to STOP, the destination through STOP to RUNNING (its load checks)
      */
     public record Report(long preCopyBytes, long stopCopyBytes, long pagesCopied, long finalPages, int rounds,
-                         long downtimeNanos) {
+                         long downtimeNanos, long stopNanos, long stateNanos, long memoryNanos, long resumeNanos) {
         public long deviceBytes() {
             return preCopyBytes + stopCopyBytes;
         }
@@ -129,17 +133,21 @@ public final class MigrationDriver {
         stopGuest.run();
         long stopped = System.nanoTime();
         await(source.setState(MigDeviceState.STOP_COPY));
+        long t1 = System.nanoTime();
         long stopCopyBytes = transfer(true);
+        long t2 = System.nanoTime();
         long finalPages = copyDirty();
         pages += finalPages;
         if (options.copyAllWhenStopped()) {
             copyAll();
         }
         await(source.stopDirtyLogging());
+        long t3 = System.nanoTime();
         await(source.setState(MigDeviceState.STOP));
         await(destination.setState(MigDeviceState.RUNNING));
-        long downtime = System.nanoTime() - stopped;
-        Report report = new Report(preCopyBytes, stopCopyBytes, pages, finalPages, rounds, downtime);
+        long running = System.nanoTime();
+        Report report = new Report(preCopyBytes, stopCopyBytes, pages, finalPages, rounds, running - stopped,
+                t1 - stopped, t2 - t1, t3 - t2, running - t3);
         LOG.info("migrated: {}", report);
         return report;
     }

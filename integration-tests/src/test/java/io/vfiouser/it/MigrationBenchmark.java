@@ -32,7 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>Scenarios: {@code null idle} (MSI-X programmed, 8 MiB guest memory, no workload); {@code null + DMA} (the
  * {@link NullMigrationScenario}: the DMA engine copies inside guest memory through pre-copy, then everything is
  * verified); {@code nvme} (controller enabled, one I/O queue pair, 16 writes of 4 KiB submitted just before the
- * stop). The VMM is assumed to track its own CPU writes, so guest memory is not copied again while stopped.
+ * stop); {@code null idle, two processes} (as {@code null idle}, between two examples-jar processes: needs
+ * {@code mvn verify} or {@code package} to have built the jar). The VMM is assumed to track its own CPU writes, so guest memory is not copied again while stopped.
  */
 @Tag("migration-bench")
 class MigrationBenchmark {
@@ -48,6 +49,12 @@ class MigrationBenchmark {
             return d[(int) Math.min(d.length - 1, Math.round(quantile * (d.length - 1)))];
         }
 
+        /** The median of one component of the downtime, in ms. */
+        double median(java.util.function.ToLongFunction<MigrationDriver.Report> f) {
+            long[] d = reports.stream().mapToLong(f).sorted().toArray();
+            return d[d.length / 2] / 1e6;
+        }
+
         double mean(java.util.function.ToLongFunction<MigrationDriver.Report> f) {
             return reports.stream().mapToLong(f).average().orElse(0);
         }
@@ -59,6 +66,7 @@ class MigrationBenchmark {
         rows.add(measure("null idle", this::nullIdle));
         rows.add(measure("null + DMA workload", this::nullWithWorkload));
         rows.add(measure("nvme, 16 writes in flight", this::nvme));
+        rows.add(acrossProcesses());
         StringBuilder out = new StringBuilder();
         out.append("| scenario | runs | downtime median | p90 | min | device state bytes (pre-copy + stop-copy) "
                 + "| dirty pages copied (of them while stopped) |\n");
@@ -69,6 +77,13 @@ class MigrationBenchmark {
                     r.downtime(0) / 1e6, r.mean(MigrationDriver.Report::preCopyBytes),
                     r.mean(MigrationDriver.Report::stopCopyBytes), r.mean(MigrationDriver.Report::pagesCopied),
                     r.mean(MigrationDriver.Report::finalPages)));
+        }
+        out.append("\n| scenario | stop (quiesce) | state read + written | final dirty copy | resume |\n");
+        out.append("|---|---|---|---|---|\n");
+        for (Row r : rows) {
+            out.append(String.format(Locale.ROOT, "| %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms |%n", r.scenario(),
+                    r.median(MigrationDriver.Report::stopNanos), r.median(MigrationDriver.Report::stateNanos),
+                    r.median(MigrationDriver.Report::memoryNanos), r.median(MigrationDriver.Report::resumeNanos)));
         }
         System.out.println(out);
         Files.writeString(Path.of("target", "migration-bench.md"), out);
@@ -88,6 +103,47 @@ class MigrationBenchmark {
             reports.add(scenario.run(WARMUP + i));
         }
         return new Row(name, reports);
+    }
+
+    /** {@code null idle} between two examples processes (started once; each run connects two new clients). */
+    private Row acrossProcesses() throws Exception {
+        Path jar = Path.of("..", "examples", "target", "vfio-user-examples.jar");
+        assertThat(jar).as("the examples jar (mvn verify builds it)").exists();
+        Path s = dir.resolve("src.sock");
+        Path d = dir.resolve("dst.sock");
+        Process source = ExamplesLauncherTest.start(List.of("null", "--socket-path=" + s),
+                ProcessBuilder.Redirect.DISCARD);
+        Process destination = ExamplesLauncherTest.start(List.of("null", "--socket-path=" + d),
+                ProcessBuilder.Redirect.DISCARD);
+        try {
+            ExamplesLauncherTest.awaitSocket(s, source);
+            ExamplesLauncherTest.awaitSocket(d, destination);
+            return measure("null idle, two processes", i -> {
+                try (GuestMemory sourceRam = GuestMemory.allocate(NullMigrationScenario.RAM,
+                             NullMigrationScenario.RAM_SIZE);
+                     GuestMemory destinationRam = GuestMemory.allocate(NullMigrationScenario.RAM,
+                             NullMigrationScenario.RAM_SIZE);
+                     VfioUserClient sc = ExamplesLauncherTest.connectWithRetry(s, source);
+                     VfioUserClient dc = ExamplesLauncherTest.connectWithRetry(d, destination)) {
+                    map(sc, sourceRam, NullMigrationScenario.RAM, NullMigrationScenario.RAM_SIZE);
+                    map(dc, destinationRam, NullMigrationScenario.RAM, NullMigrationScenario.RAM_SIZE);
+                    int[] se = NullMigrationScenario.interrupts(sc, true);
+                    int[] de = NullMigrationScenario.interrupts(dc, false);
+                    try {
+                        return new MigrationDriver(sc, dc, List.of(new MigrationDriver.MemoryPair(sourceRam,
+                                destinationRam)), MigrationDriver.Options.DEFAULT).migrate(() -> { });
+                    } finally {
+                        closeAll(se);
+                        closeAll(de);
+                    }
+                }
+            });
+        } finally {
+            source.destroyForcibly();
+            destination.destroyForcibly();
+            source.waitFor();
+            destination.waitFor();
+        }
     }
 
     private MigrationDriver.Report nullIdle(int iteration) throws Exception {
