@@ -50,8 +50,9 @@ public interface VfioUserMigration {
 
     /**
      * The device moves from {@code from} to {@code to} (see the class comment for which pairs occur). Completes
-     * when the device is in the new state; a failure refuses the transition (the client's SET fails with its
-     * errno and the framework stays in {@code from}, except for RESUMING→STOP, which leaves the device in ERROR).
+     * when the device is in the new state. A failure refuses this arc: the client's SET fails with its errno and
+     * the device stays in {@code from} (on a multi-arc way, in the state the arcs before reached), except that a
+     * failed RESUMING→STOP leaves the device in ERROR.
      */
     default CompletableFuture<Void> migrationStateChanged(MigrationState from, MigrationState to) {
         return VfioUserDevice.DONE;
@@ -60,7 +61,8 @@ public interface VfioUserMigration {
     /**
      * The next part of the device's state, in {@code state} PRE_COPY (while running: what can be sent early) or
      * STOP_COPY (stopped: the rest). An empty buffer means "nothing more": for now in PRE_COPY, for good in
-     * STOP_COPY. The framework takes the buffer's remaining bytes and does not keep the buffer.
+     * STOP_COPY. The framework takes the buffer's remaining bytes (at most 16 MiB per buffer: split larger state)
+     * and does not keep the buffer.
      */
     default CompletableFuture<ByteBuffer> saveState(MigrationState state) {
         return NOTHING;

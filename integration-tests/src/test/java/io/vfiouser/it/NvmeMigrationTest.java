@@ -38,6 +38,8 @@ class NvmeMigrationTest {
     private static final long NS_SIZE = 16 << 20;
     private static final int WRITES = 300;
     private static final int BLOCKS = 8; // 4 KiB per write
+    /** The source sees at most this many writes submitted by the workload (then 16 more just before the stop). */
+    private static final int MIDPOINT = WRITES / 2;
 
     @TempDir
     Path dir;
@@ -45,7 +47,7 @@ class NvmeMigrationTest {
     /** The host's view of what it submitted and what completed. */
     private static final class Ledger {
         final Map<Integer, Integer> outstanding = new HashMap<>(); // cid -> write number
-        int completed;
+        volatile int completed; // polled by the main thread while the workload runs
 
         void submitted(int cid, int write) {
             assertThat(outstanding.put(cid, write)).as("cid %d reused while outstanding", cid).isNull();
@@ -104,14 +106,14 @@ class NvmeMigrationTest {
             }
             int aer = host.submit(admin, NvmeHostDriver.Sqe.of(0x0C, 0));
 
-            // The workload: writes with up to 48 in flight, until the guest is stopped (mid-way).
+            // The workload: writes with up to 48 in flight, up to the midpoint, until the guest is stopped.
             AtomicBoolean stop = new AtomicBoolean();
             AtomicReference<Throwable> failure = new AtomicReference<>();
             int[] nextWrite = {0};
             Thread workload = new Thread(() -> {
                 try {
-                    while (!stop.get() && nextWrite[0] < WRITES) {
-                        while (io.room() > 0 && ledger.outstanding.size() < 48 && nextWrite[0] < WRITES) {
+                    while (!stop.get()) {
+                        while (io.room() > 0 && ledger.outstanding.size() < 48 && nextWrite[0] < MIDPOINT) {
                             int w = nextWrite[0]++;
                             ledger.submitted(host.post(io, NvmeHostDriver.io(0x01, (long) w * BLOCKS, BLOCKS,
                                     buffers[w], 0)), w);

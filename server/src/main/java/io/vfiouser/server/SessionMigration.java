@@ -48,6 +48,9 @@ final class SessionMigration {
     /** What a saving session still has to send. */
     private static final class Source {
         final ArrayDeque<ByteBuffer> out = new ArrayDeque<>();
+        /** Memory-backed regions still to copy, one chunk at a time (so a large BAR is never copied whole). */
+        final ArrayDeque<Region> regions = new ArrayDeque<>();
+        long regionOffset;
         boolean headerQueued;
         boolean frameworkQueued;
         boolean deviceDone;
@@ -247,6 +250,10 @@ final class SessionMigration {
                 queueFrameworkState(src);
                 continue;
             }
+            if (!src.regions.isEmpty()) {
+                queueRegionChunk(src);
+                continue;
+            }
             if (src.endQueued) {
                 break;
             }
@@ -281,22 +288,32 @@ final class SessionMigration {
         return true;
     }
 
-    /** Configuration space, interrupt state and the memory-backed regions. */
+    /** Configuration space and interrupt state now; the memory-backed regions chunk by chunk, as read. */
     private void queueFrameworkState(Source src) {
         src.out.add(MigrationRecord.of(MigrationRecord.CONFIG, runtime.config().saveImage()));
         src.out.add(MigrationRecord.of(MigrationRecord.IRQS, session.irqs().saveState()));
         for (Region r : runtime.description().regions()) {
-            MemorySegment memory = runtime.memory(r.index()).map(RegionMemory::segment).orElse(null);
-            if (memory == null) {
-                continue;
+            if (runtime.memory(r.index()).isPresent()) {
+                src.regions.add(r);
             }
-            for (long offset = 0; offset < memory.byteSize(); offset += REGION_CHUNK) {
-                int n = (int) Math.min(REGION_CHUNK, memory.byteSize() - offset);
-                ByteBuffer body = ByteBuffer.allocate(12 + n).order(ByteOrder.LITTLE_ENDIAN);
-                body.putInt(r.index()).putLong(offset);
-                MemorySegment.ofArray(body.array()).asSlice(12, n).copyFrom(memory.asSlice(offset, n));
-                src.out.add(MigrationRecord.of(MigrationRecord.REGION, body.position(0)));
-            }
+        }
+        src.regionOffset = 0;
+    }
+
+    private void queueRegionChunk(Source src) {
+        Region r = src.regions.peek();
+        MemorySegment memory = runtime.memory(r.index()).orElseThrow().segment();
+        long offset = src.regionOffset;
+        int n = (int) Math.min(REGION_CHUNK, memory.byteSize() - offset);
+        ByteBuffer record = ByteBuffer.allocate(MigrationRecord.HEAD_SIZE + 12 + n).order(ByteOrder.LITTLE_ENDIAN);
+        record.putInt(MigrationRecord.REGION).putInt(12 + n).putInt(r.index()).putLong(offset);
+        MemorySegment.ofArray(record.array()).asSlice(MigrationRecord.HEAD_SIZE + 12, n)
+                .copyFrom(memory.asSlice(offset, n));
+        src.out.add(record.position(0));
+        src.regionOffset += n;
+        if (src.regionOffset >= memory.byteSize()) {
+            src.regions.poll();
+            src.regionOffset = 0;
         }
     }
 

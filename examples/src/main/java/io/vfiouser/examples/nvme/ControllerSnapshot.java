@@ -13,7 +13,8 @@ import java.util.Set;
  * features and the SMART counters. Taken on the controller thread of a stopped (quiesced) controller, so no
  * command is working: every fetched command has either completed into its queue's ring or waits in
  * {@link CompletionQueue#waiting}, and commands not fetched yet are still in the host's ring; so each command
- * completes exactly once, on one side or the other. Not carried: the Error Information log entries (only their
+ * completes exactly once, on one side or the other. The INTx level this controller drives travels too (the
+ * framework carries the line itself). Not carried: the Error Information log entries (only their
  * count) and the power-on time.
  */
 final class ControllerSnapshot {
@@ -31,7 +32,7 @@ final class ControllerSnapshot {
         b.put(VERSION);
         b.putInt(c.maxIoQueues);
         b.putInt(c.cc).putInt(c.csts).putInt(c.intms).putInt(c.aqa).putLong(c.asq).putLong(c.acq);
-        b.put((byte) (c.shuttingDown ? 1 : 0));
+        b.put((byte) (c.shuttingDown ? 1 : 0)).put((byte) (c.intxAsserted ? 1 : 0));
         Features f = c.features;
         b.putInt(f.arbitration).putInt(f.powerManagement).putInt(f.overTemperature).putInt(f.underTemperature)
                 .put((byte) (f.volatileWriteCache ? 1 : 0)).putInt(f.ioSubmissionQueues)
@@ -71,7 +72,7 @@ final class ControllerSnapshot {
     }
 
     private static int size(NvmeController c) {
-        int n = 1 + 4 + 4 * 4 + 16 + 1 + 4 * 8 + 1 + 5 * 8 + 1;
+        int n = 1 + 4 + 4 * 4 + 16 + 2 + 4 * 8 + 1 + 5 * 8 + 1;
         for (CompletionQueue cq : c.cqs) {
             if (cq != null) {
                 n += 1 + 4 + 8 + 4 + 1 + 4 * 3 + 1 + 4 + 4 + 16 * cq.waiting.size();
@@ -107,6 +108,7 @@ final class ControllerSnapshot {
             c.asq = b.getLong();
             c.acq = b.getLong();
             c.shuttingDown = b.get() != 0;
+            c.intxAsserted = b.get() != 0;
             Features f = c.features;
             f.arbitration = b.getInt();
             f.powerManagement = b.getInt();

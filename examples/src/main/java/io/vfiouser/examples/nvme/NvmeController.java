@@ -89,7 +89,8 @@ final class NvmeController {
     /** Asynchronous Event Requests parked now, oldest first (they migrate as their command ids). */
     final List<Pending> parkedAers = new ArrayList<>();
     private boolean pumpScheduled;
-    private boolean intxAsserted;
+    /** Whether this controller holds INTx high (the framework's line level migrates with it). */
+    boolean intxAsserted;
     private final List<Runnable> drainWaiters = new ArrayList<>();
 
     NvmeController(Executor executor, NamespaceFile namespace, String serial, int maxIoQueues, int msixVectors) {

@@ -29,8 +29,11 @@ public final class MigrationRecord {
     public static final int HEAD_SIZE = 8;
     public static final int MAGIC = 0x4d554656; // "VFUM"
     public static final int VERSION = 1;
-    /** The largest record a destination accepts (a bigger device buffer must be split by the device). */
-    public static final int MAX_LENGTH = 64 << 20;
+    /**
+     * The largest record: a destination refuses longer ones before allocating anything for them, and a device
+     * buffer must not be longer (a device splits larger state itself).
+     */
+    public static final int MAX_LENGTH = 16 << 20;
 
     public static final int HEADER = 1;
     public static final int DEVICE = 2;
