@@ -33,9 +33,9 @@ import org.junit.jupiter.api.io.TempDir;
  * write is in the namespace afterwards.
  */
 class NvmeMigrationTest {
-    private static final long RAM = 0x2_0000_0000L;
-    private static final int RAM_SIZE = 16 << 20;
-    private static final long NS_SIZE = 16 << 20;
+    static final long RAM = 0x2_0000_0000L;
+    static final int RAM_SIZE = 16 << 20;
+    static final long NS_SIZE = 16 << 20;
     private static final int WRITES = 300;
     private static final int BLOCKS = 8; // 4 KiB per write
     /** The source sees at most this many writes submitted by the workload (then 16 more just before the stop). */
@@ -78,15 +78,16 @@ class NvmeMigrationTest {
             ServerFixture destination = new ServerFixture(NvmeDevice.description("dst"),
                     new NvmeDevice("dst", new NvmeOptions(backing, NS_SIZE)));
             try {
-                run(source.client(), destination.client(), sourceRam, destinationRam);
+                run(source.client(), destination.client(), sourceRam, destinationRam, backing);
             } finally {
                 destination.closeNested();
             }
         }
     }
 
-    private void run(VfioUserClient sourceClient, VfioUserClient destinationClient, GuestMemory sourceRam,
-            GuestMemory destinationRam) throws Exception {
+    /** The scenario over two connected clients of NVMe devices on {@code backing}, with guest memory at RAM. */
+    static void run(VfioUserClient sourceClient, VfioUserClient destinationClient, GuestMemory sourceRam,
+            GuestMemory destinationRam, Path backing) throws Exception {
         assertThat(errno(sourceClient, VfioUserCommand.DMA_MAP, DmaMapRequest.of(3, 0, RAM, RAM_SIZE),
                 FdSet.of(sourceRam.dupFd()))).isZero();
         assertThat(errno(destinationClient, VfioUserCommand.DMA_MAP, DmaMapRequest.of(3, 0, RAM, RAM_SIZE),
@@ -190,7 +191,7 @@ class NvmeMigrationTest {
                 fill(expected, w);
                 assertThat(moved.at(readBuffer, BLOCKS * 512).mismatch(expected)).as("write %d", w).isEqualTo(-1);
             }
-            assertThat(Files.size(dir.resolve("ns.img"))).isEqualTo(NS_SIZE);
+            assertThat(Files.size(backing)).isEqualTo(NS_SIZE);
         } finally {
             host.close();
             if (moved != null) {
