@@ -100,8 +100,27 @@ public final class MigrationDriver {
         this.chunk = (int) Math.min(limit, 1 << 20);
     }
 
-    /** Runs the migration; {@code stopGuest} runs just before the source stops (may be a no-op). */
+    /**
+     * Runs the migration; {@code stopGuest} runs just before the source stops (may be a no-op). If a step fails
+     * before the destination runs, the source is sent back to RUNNING with logging off (as a VMM resumes the guest
+     * on the source after a failed migration), as far as it still answers, and the failure is thrown.
+     */
     public Report migrate(Runnable stopGuest) throws Exception {
+        try {
+            return run(stopGuest);
+        } catch (Exception | Error e) {
+            LOG.warn("migration failed, the source runs on: {}", e.toString());
+            try {
+                await(source.stopDirtyLogging());
+                await(source.setState(MigDeviceState.RUNNING));
+            } catch (Exception again) {
+                e.addSuppressed(again);
+            }
+            throw e;
+        }
+    }
+
+    private Report run(Runnable stopGuest) throws Exception {
         long flags = await(source.flags());
         if ((flags & DeviceFeature.MIGRATION_STOP_COPY) == 0) {
             throw new IllegalStateException("the source device does not offer STOP_COPY");
