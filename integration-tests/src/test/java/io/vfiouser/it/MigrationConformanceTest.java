@@ -524,8 +524,8 @@ class MigrationConformanceTest {
         client.close();
         fixture.awaitNoClient();
         NullDevice inner = device.inner;
+        VfioUserClient next = fixture.client(); // negotiates once the last client's teardown is over
         assertThat(device.arcs).containsExactly("RUNNING>STOP", "STOP>STOP_COPY", "STOP_COPY>RUNNING");
-        VfioUserClient next = fixture.client();
         assertThat(new DeviceMigration(next).state().get(S, TimeUnit.SECONDS)).isEqualTo(MigDeviceState.RUNNING);
         for (int i = 0; i < 3; i++) { // register accesses (the fast path) work again
             assertThat(NullMigrationScenario.register(next, NullDevice.SCRATCH)).as("reset on the way").isZero();
