@@ -35,6 +35,7 @@ public final class DeviceDescription {
     private final boolean requestIrq;
     private final boolean resetSupported;
     private final List<IoEventFd> ioEventFds;
+    private final MigrationSupport migration;
 
     private DeviceDescription(Builder b) {
         this.name = b.name;
@@ -47,6 +48,7 @@ public final class DeviceDescription {
         this.requestIrq = b.requestIrq;
         this.resetSupported = b.resetSupported;
         this.ioEventFds = List.copyOf(b.ioEventFds);
+        this.migration = b.migration;
         validate();
     }
 
@@ -191,6 +193,11 @@ public final class DeviceDescription {
         return ioEventFds;
     }
 
+    /** Whether and how the device can be live-migrated (empty: it cannot, DEVICE_FEATURE offers nothing). */
+    public Optional<MigrationSupport> migration() {
+        return Optional.ofNullable(migration);
+    }
+
     @Override
     public String toString() {
         return name + " " + identity;
@@ -207,6 +214,7 @@ public final class DeviceDescription {
         private boolean errorIrq = true;
         private boolean requestIrq = true;
         private boolean resetSupported = true;
+        private MigrationSupport migration;
 
         private Builder(String name, PciIdentity identity) {
             this.name = Objects.requireNonNull(name, "name");
@@ -255,6 +263,15 @@ public final class DeviceDescription {
 
         public Builder ioEventFd(IoEventFd ioEventFd) {
             ioEventFds.add(Objects.requireNonNull(ioEventFd));
+            return this;
+        }
+
+        /**
+         * The device can be live-migrated: the MIGRATION device feature, the migration state machine, migration
+         * data and dirty-page logging are offered (see {@link MigrationSupport}, {@link VfioUserMigration}).
+         */
+        public Builder migration(MigrationSupport support) {
+            migration = Objects.requireNonNull(support, "support");
             return this;
         }
 

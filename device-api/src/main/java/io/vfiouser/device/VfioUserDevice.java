@@ -41,8 +41,9 @@ public interface VfioUserDevice {
 
     /**
      * Stops the device from starting new DMA and completes when accesses in flight have finished. Called before
-     * DMA mappings change, before reset and before migration state changes; the device resumes by itself when the
-     * next command reaches it.
+     * DMA mappings change, before reset and before a migration stops the device; the device resumes by itself when
+     * the next command reaches it, except after a migration stop, where it stays stopped until told to run again
+     * ({@link VfioUserMigration#migrationStateChanged}).
      */
     default CompletableFuture<Void> quiesce() {
         return DONE;

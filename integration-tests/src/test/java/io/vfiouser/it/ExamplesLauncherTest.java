@@ -29,18 +29,18 @@ class ExamplesLauncherTest {
     @TempDir
     Path dir;
 
-    private static String java() {
+    static String java() {
         return ProcessHandle.current().info().command().orElse("java");
     }
 
-    private static Process start(List<String> args, ProcessBuilder.Redirect out) throws Exception {
+    static Process start(List<String> args, ProcessBuilder.Redirect out) throws Exception {
         List<String> command = new java.util.ArrayList<>(List.of(java(), "--enable-native-access=ALL-UNNAMED",
                 "-jar", JAR.toString()));
         command.addAll(args);
         return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out).start();
     }
 
-    private static void awaitSocket(Path socket, Process process) throws Exception {
+    static void awaitSocket(Path socket, Process process) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!Files.exists(socket)) {
             assertThat(process.isAlive()).as("the examples process is running").isTrue();
@@ -115,7 +115,7 @@ class ExamplesLauncherTest {
         }
     }
 
-    private static VfioUserClient connectWithRetry(Path socket, Process process) throws Exception {
+    static VfioUserClient connectWithRetry(Path socket, Process process) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (true) {
             try {

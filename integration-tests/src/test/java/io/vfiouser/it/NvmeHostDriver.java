@@ -228,6 +228,23 @@ final class NvmeHostDriver implements AutoCloseable {
         int cap = DmaAndInterruptsTest.findCapability(client, 0x11);
         ByteBuf control = Unpooled.directBuffer(2).writeShortLE(0x8000);
         assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(cap + 2, 7, control))).isZero();
+        assignVectors(count);
+    }
+
+    /**
+     * The host as it continues on the destination of a migration: the same queues, positions and command ids,
+     * over the destination's client and guest memory (a copy of this one's); no interrupt eventfds yet.
+     */
+    NvmeHostDriver migratedTo(VfioUserClient destination, GuestMemory destinationRam) {
+        NvmeHostDriver d = new NvmeHostDriver(destination, destinationRam);
+        d.queues.putAll(queues);
+        d.next = next;
+        d.cid = cid;
+        return d;
+    }
+
+    /** Gives vectors 0..count-1 eventfds (SET_IRQS only; MSI-X enable is the guest's, in config space). */
+    void assignVectors(int count) throws Exception {
         for (int i = 0; i < count; i++) {
             if (vectorFds[i] >= 0) {
                 FdSet.closeQuietly(vectorFds[i]);

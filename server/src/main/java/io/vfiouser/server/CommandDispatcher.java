@@ -1,17 +1,23 @@
 package io.vfiouser.server;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserHeader;
 import io.vfiouser.codec.VfioUserMessage;
 import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.codec.message.DeviceFeature;
 import io.vfiouser.codec.message.DeviceInfo;
+import io.vfiouser.codec.message.DmaLoggingControl;
+import io.vfiouser.codec.message.DmaLoggingReport;
 import io.vfiouser.codec.message.DmaMapRequest;
 import io.vfiouser.codec.message.DmaUnmapReply;
 import io.vfiouser.codec.message.DmaUnmapRequest;
 import io.vfiouser.codec.message.IoFdEntry;
 import io.vfiouser.codec.message.IrqInfo;
+import io.vfiouser.codec.message.MigData;
+import io.vfiouser.codec.message.MigDataRead;
+import io.vfiouser.codec.message.MigDeviceState;
 import io.vfiouser.codec.message.RegionAccess;
 import io.vfiouser.codec.message.RegionCapability;
 import io.vfiouser.codec.message.RegionInfo;
@@ -27,6 +33,7 @@ import io.vfiouser.device.IoEventFd;
 import io.vfiouser.device.MmapArea;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.ResetReason;
+import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Errno;
 import io.vfiouser.transport.linux.ErrnoException;
@@ -59,6 +66,7 @@ final class CommandDispatcher {
         if (command == null) {
             throw new VfioUserProtocolException(Errno.EINVAL, "unknown command " + m.header().command());
         }
+        session.migration().checkAllowed(command);
         return switch (command) {
             case VERSION -> throw new VfioUserProtocolException(Errno.EINVAL, "VERSION after negotiation");
             case DMA_MAP -> dmaMap(m);
@@ -73,8 +81,8 @@ final class CommandDispatcher {
             case DEVICE_RESET -> deviceReset(m);
             case REGION_WRITE_MULTI -> regionWriteMulti(m);
             case DEVICE_FEATURE -> deviceFeature(m);
-            case MIG_DATA_READ, MIG_DATA_WRITE ->
-                    throw new VfioUserProtocolException(Errno.EINVAL, "the device does not support migration");
+            case MIG_DATA_READ -> migDataRead(m);
+            case MIG_DATA_WRITE -> migDataWrite(m);
             case DMA_READ, DMA_WRITE ->
                     throw new VfioUserProtocolException(Errno.EINVAL, command + " is sent by servers only");
         };
@@ -112,6 +120,13 @@ final class CommandDispatcher {
             throw invalid("DMA_UNMAP argsz " + request.argsz());
         }
         VfioUserHeader header = m.header();
+        if (request.hasDirtyBitmap()) {
+            return quiesce()
+                    .thenCompose(ok -> session.dmaTable().unmapWithDirtyBitmap(request.address(), request.size(),
+                            request.flags(), request.bitmapPageSize(), request.bitmapSize()))
+                    .thenApply(words -> VfioUserMessage.reply(header,
+                            DmaUnmapReply.withBitmap(request, bitmap(words))));
+        }
         return quiesce()
                 .thenCompose(ok -> session.dmaTable().unmap(request.address(), request.size(), request.flags()))
                 .thenApply(ok -> VfioUserMessage.reply(header, DmaUnmapReply.echo(request)));
@@ -289,24 +304,150 @@ final class CommandDispatcher {
     }
 
     /**
-     * DEVICE_FEATURE is validated (digest 3.16, 6.3); the device supports no feature yet (migration and dirty
-     * logging come with their own support), so every well-formed request is refused with EINVAL, as libvfio-user
-     * does for a device without migration.
+     * DEVICE_FEATURE (digest 3.16, 6.3, libvfio-user's rules): the features a migratable device offers, each with
+     * its operations (MIGRATION: GET; MIG_DEVICE_STATE: GET, SET; DMA_LOGGING_START/STOP: SET; DMA_LOGGING_REPORT:
+     * GET; all: PROBE). EINVAL for a device without migration, an unknown feature, an operation the feature does
+     * not offer, GET and SET without PROBE, no operation, a GET whose argsz cannot hold the whole reply, a SET or
+     * PROBE whose argsz is below the request's payload. SET and PROBE replies echo the request; GET replies carry
+     * the feature data with argsz = the reply's size.
      */
     private CompletableFuture<VfioUserMessage> deviceFeature(VfioUserMessage m) {
         DeviceFeature request = m.payload(DeviceFeature.class);
         int flags = request.flags();
-        int ops = flags & (DeviceFeature.GET | DeviceFeature.SET | DeviceFeature.PROBE);
-        if (ops == 0) {
-            throw invalid("DEVICE_FEATURE without GET, SET or PROBE");
+        int ops = flags & ~DeviceFeature.FEATURE_MASK;
+        int feature = request.feature();
+        int offered = session.migration().supported() ? operationsOf(feature) : 0;
+        if (offered == 0) {
+            throw invalid("feature " + feature + " is not supported by this device");
         }
-        if ((flags & DeviceFeature.GET) != 0 && (flags & DeviceFeature.SET) != 0
-                && (flags & DeviceFeature.PROBE) == 0) {
+        if (ops == 0 || (ops & ~offered) != 0) {
+            throw invalid("feature " + feature + " does not offer operations 0x" + Integer.toHexString(ops));
+        }
+        long payloadLength = DeviceFeature.FIXED_SIZE + (long) request.data().readableBytes();
+        VfioUserHeader header = m.header();
+        if (ops == DeviceFeature.GET) {
+            return done(VfioUserMessage.reply(header, featureGet(request)));
+        }
+        if (ops != DeviceFeature.SET && (ops & DeviceFeature.PROBE) == 0) {
             throw invalid("DEVICE_FEATURE GET with SET needs PROBE");
         }
-        if ((flags & ~(DeviceFeature.FEATURE_MASK | DeviceFeature.GET | DeviceFeature.SET | DeviceFeature.PROBE)) != 0) {
-            throw invalid("DEVICE_FEATURE unknown flag bits");
+        if (Integer.toUnsignedLong(request.argsz()) < payloadLength) {
+            throw invalid("DEVICE_FEATURE argsz " + Integer.toUnsignedString(request.argsz()) + " below the "
+                    + payloadLength + "-byte request");
         }
-        throw invalid("feature " + (flags & DeviceFeature.FEATURE_MASK) + " is not supported by this device");
+        if (ops != DeviceFeature.SET) {
+            return done(VfioUserMessage.reply(header, echo(request)));
+        }
+        return featureSet(request).thenApply(ok -> VfioUserMessage.reply(header, echo(request)));
+    }
+
+    private static int operationsOf(int feature) {
+        return switch (feature) {
+            case DeviceFeature.FEATURE_MIGRATION, DeviceFeature.FEATURE_DMA_LOGGING_REPORT ->
+                    DeviceFeature.GET | DeviceFeature.PROBE;
+            case DeviceFeature.FEATURE_MIG_DEVICE_STATE -> DeviceFeature.GET | DeviceFeature.SET | DeviceFeature.PROBE;
+            case DeviceFeature.FEATURE_DMA_LOGGING_START, DeviceFeature.FEATURE_DMA_LOGGING_STOP ->
+                    DeviceFeature.SET | DeviceFeature.PROBE;
+            default -> 0;
+        };
+    }
+
+    private static DeviceFeature echo(DeviceFeature request) {
+        return new DeviceFeature(request.argsz(), request.flags(), request.data().retainedSlice());
+    }
+
+    private DeviceFeature featureGet(DeviceFeature request) {
+        switch (request.feature()) {
+            case DeviceFeature.FEATURE_MIGRATION -> {
+                requireGetArgsz(request, DeviceFeature.FIXED_SIZE + 8);
+                long flags = DeviceFeature.MIGRATION_STOP_COPY
+                        | (session.migration().preCopy() ? DeviceFeature.MIGRATION_PRE_COPY : 0);
+                return DeviceFeature.of(request.flags(), Unpooled.buffer(8, 8).writeLongLE(flags));
+            }
+            case DeviceFeature.FEATURE_MIG_DEVICE_STATE -> {
+                requireGetArgsz(request, DeviceFeature.FIXED_SIZE + MigDeviceState.SIZE);
+                return DeviceFeature.of(request.flags(),
+                        MigDeviceState.of(session.migration().state().code()).encode());
+            }
+            default -> {
+                DmaLoggingReport report = DmaLoggingReport.decode(request.data());
+                long bitmapSize = report.bitmapSize();
+                if (bitmapSize < 0) {
+                    throw invalid("DMA_LOGGING_REPORT page size " + Long.toUnsignedString(report.pageSize()));
+                }
+                requireGetArgsz(request, DeviceFeature.FIXED_SIZE + DmaLoggingReport.SIZE + bitmapSize);
+                long[] words = session.dmaTable().dirtyReport(report.iova(), report.length(), report.pageSize());
+                ByteBuf data = Unpooled.buffer(DmaLoggingReport.SIZE + (int) bitmapSize);
+                data.writeBytes(request.data(), request.data().readerIndex(), DmaLoggingReport.SIZE);
+                for (long w : words) {
+                    data.writeLongLE(w);
+                }
+                return DeviceFeature.of(request.flags(), data);
+            }
+        }
+    }
+
+    private static void requireGetArgsz(DeviceFeature request, long needed) {
+        if (Integer.toUnsignedLong(request.argsz()) < needed) {
+            throw invalid("DEVICE_FEATURE GET argsz " + Integer.toUnsignedString(request.argsz()) + ", the reply needs "
+                    + needed);
+        }
+    }
+
+    private CompletableFuture<Void> featureSet(DeviceFeature request) {
+        switch (request.feature()) {
+            case DeviceFeature.FEATURE_MIG_DEVICE_STATE -> {
+                MigDeviceState target = MigDeviceState.decode(request.data());
+                return session.migration().setState(target.deviceState());
+            }
+            case DeviceFeature.FEATURE_DMA_LOGGING_START -> {
+                DmaLoggingControl control = DmaLoggingControl.decode(request.data());
+                if (control.pageSize() == 0) {
+                    throw invalid("DMA_LOGGING_START with page size 0");
+                }
+                session.dmaTable().startDirtyLogging(control.pageSize());
+                return VfioUserDevice.DONE;
+            }
+            default -> {
+                session.dmaTable().stopDirtyLogging();
+                return VfioUserDevice.DONE;
+            }
+        }
+    }
+
+    // --------------------------------------------------------------------------------------- migration data
+
+    /** MIG_DATA_READ (digest 3.17): up to {@code size} bytes of the device's state; fewer mean "no more now". */
+    private CompletableFuture<VfioUserMessage> migDataRead(VfioUserMessage m) {
+        MigDataRead request = m.payload(MigDataRead.class);
+        long size = Integer.toUnsignedLong(request.size());
+        if (size > session.maxTransferSize()) {
+            throw invalid("MIG_DATA_READ of " + size + " bytes, above the client's max_data_xfer_size "
+                    + session.maxTransferSize());
+        }
+        VfioUserHeader header = m.header();
+        return session.migration().read((int) size).thenApply(data -> VfioUserMessage.reply(header, MigData.of(data)));
+    }
+
+    /** MIG_DATA_WRITE (digest 3.18): the next bytes of a saved state, consumed whole. */
+    private CompletableFuture<VfioUserMessage> migDataWrite(VfioUserMessage m) {
+        MigData request = m.payload(MigData.class);
+        long size = Integer.toUnsignedLong(request.size());
+        if (size > session.maxTransferSize()) {
+            throw invalid("MIG_DATA_WRITE of " + size + " bytes, above the client's max_data_xfer_size "
+                    + session.maxTransferSize());
+        }
+        ByteBuf data = request.data();
+        ByteBuffer bytes = data.nioBuffer(data.readerIndex(), (int) size);
+        VfioUserHeader header = m.header();
+        return session.migration().write(bytes).thenApply(ok -> VfioUserMessage.reply(header, null));
+    }
+
+    private static ByteBuf bitmap(long[] words) {
+        ByteBuf out = Unpooled.buffer(words.length * 8);
+        for (long w : words) {
+            out.writeLongLE(w);
+        }
+        return out;
     }
 }

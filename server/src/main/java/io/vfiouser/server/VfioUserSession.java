@@ -66,6 +66,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     private final ServerDmaSpace dmaSpace;
     private final RegionRouter regions;
     private final CommandDispatcher dispatcher;
+    private final SessionMigration migration;
     private IoEventFds ioEventFds;
     private ChannelHandlerContext ctx;
     private State state = State.AWAITING_VERSION;
@@ -95,6 +96,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         this.dmaSpace = new ServerDmaSpace(dmaTable, this, io.vfiouser.server.dma.DirtyLog.NONE,
                 options.dmaSegments());
         this.regions = new RegionRouter(runtime, irqs, options.maxDataTransferSize());
+        this.migration = new SessionMigration(this);
         this.dispatcher = new CommandDispatcher(this);
     }
 
@@ -126,6 +128,10 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
 
     RegionRouter regions() {
         return regions;
+    }
+
+    SessionMigration migration() {
+        return migration;
     }
 
     IoEventFds ioEventFds() {
@@ -210,6 +216,11 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             } catch (RuntimeException e) {
                 return CompletableFuture.<Void>failedFuture(e);
             }
+        }).thenCompose(f -> f).handle((ok, err) -> {
+            if (err != null) {
+                log.warn("{}: reset after the client left failed", runtime.name(), err);
+            }
+            return migration.afterReset();
         }).thenCompose(f -> f).whenComplete((ok, err) -> {
             if (err != null) {
                 log.warn("{}: reset after the client left failed", runtime.name(), err);
@@ -317,9 +328,13 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
 
     // -------------------------------------------------------------------------------- region fast path
 
-    /** Whether {@link RegionFastPath} may serve a command arriving now without breaking arrival order. */
+    /**
+     * Whether {@link RegionFastPath} may serve a command arriving now without breaking arrival order: only while
+     * the device runs (RUNNING, PRE_COPY), so the long way applies the migration states' rules (digest 6.3).
+     */
     boolean fastPathOpen() {
-        return state == State.NEGOTIATED && !busy && queue.isEmpty() && !flrPending && !log.isTraceEnabled();
+        return state == State.NEGOTIATED && !busy && queue.isEmpty() && !flrPending && !log.isTraceEnabled()
+                && migration.running();
     }
 
     /** A reply the fast path built, sent like any other (flushed when the read burst is over). */
@@ -474,10 +489,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 VersionPayload.of(0, minor, serverCapabilities(header.messageSize())));
         state = State.NEGOTIATED;
         runtime.attach(this);
-        irqs.setIntxDisabled((runtime.config().command() & 0x400) != 0);
-        irqs.setMsiControl(runtime.config().msiEnabled(), runtime.config().msiEnabledVectors());
-        irqs.setMsiMask(runtime.config().msiMask());
-        irqs.setMsixControl(runtime.config().msixEnabled(), runtime.config().msixFunctionMasked());
+        syncIrqsFromConfig();
         log.info("{}: negotiated version 0.{} with {}", runtime.name(), minor, client);
         trace("->", reply);
         ctx.writeAndFlush(reply, ctx.voidPromise());
@@ -551,18 +563,28 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         return resetDevice(ResetReason.FLR);
     }
 
-    /** Quiesce, then the device's reset, then the framework's own state (config space, interrupt masks). */
+    /**
+     * Quiesce, then the device's reset, then the framework's own state (config space, interrupt masks); a
+     * migration in progress ends and the device runs again.
+     */
     CompletableFuture<Void> resetDevice(ResetReason reason) {
         return runtime.device().quiesce()
                 .thenCompose(ok -> runtime.device().reset(reason))
                 .thenRun(() -> {
                     runtime.config().reset();
                     irqs.reset();
-                    irqs.setIntxDisabled((runtime.config().command() & 0x400) != 0);
-                    irqs.setMsiControl(runtime.config().msiEnabled(), runtime.config().msiEnabledVectors());
-                    irqs.setMsixControl(runtime.config().msixEnabled(), runtime.config().msixFunctionMasked());
+                    syncIrqsFromConfig();
                     log.info("{}: reset ({})", runtime.name(), reason);
-                });
+                })
+                .thenCompose(ok -> migration.afterReset());
+    }
+
+    /** Gives the interrupt table what it derives from configuration space (after negotiation, reset, restore). */
+    void syncIrqsFromConfig() {
+        irqs.setIntxDisabled((runtime.config().command() & 0x400) != 0);
+        irqs.setMsiControl(runtime.config().msiEnabled(), runtime.config().msiEnabledVectors());
+        irqs.setMsiMask(runtime.config().msiMask());
+        irqs.setMsixControl(runtime.config().msixEnabled(), runtime.config().msixFunctionMasked());
     }
 
     // ------------------------------------------------------------------------------ server-issued DMA

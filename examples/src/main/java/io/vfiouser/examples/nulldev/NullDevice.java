@@ -4,10 +4,13 @@ import io.vfiouser.device.DeviceContext;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.DmaException;
 import io.vfiouser.device.DmaSpace;
+import io.vfiouser.device.MigrationState;
+import io.vfiouser.device.MigrationSupport;
 import io.vfiouser.device.MmapArea;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.ResetReason;
 import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.device.VfioUserMigration;
 import io.vfiouser.device.pci.MsixCapability;
 import io.vfiouser.device.pci.PciExpressCapability;
 import io.vfiouser.device.pci.PciIdentity;
@@ -65,8 +68,14 @@ import java.util.concurrent.ExecutionException;
  * <p>Every BAR0 access is also recorded, with its offset, size, value and direction, in a bounded log
  * ({@link #accesses()}, {@link #clearAccesses()}) that keeps the newest {@code logCapacity} entries; the log
  * survives resets.
+ *
+ * <h2>Migration</h2>
+ * The device migrates (STOP_COPY and PRE_COPY): the framework carries configuration space, MSI-X state and the
+ * BAR2 memory; the device adds its BAR0 registers (one buffer in STOP_COPY: a version byte and the six register
+ * values). A copy in flight finishes before the device stops (quiesce). The access log stays behind: it belongs to
+ * the process that observed the accesses.
  */
-public final class NullDevice implements VfioUserDevice {
+public final class NullDevice implements VfioUserDevice, VfioUserMigration {
     public static final int SCRATCH = 0x00;
     public static final int DOORBELL = 0x08;
     public static final int DMA_SRC = 0x10;
@@ -172,6 +181,7 @@ public final class NullDevice implements VfioUserDevice {
                 .capability(PowerManagementCapability.DEFAULT)
                 .capability(new MsixCapability(MSIX_VECTORS, MSIX_BAR, MSIX_TABLE_OFFSET, MSIX_BAR, MSIX_PBA_OFFSET))
                 .capability(PciExpressCapability.ENDPOINT)
+                .migration(MigrationSupport.PRE_COPY)
                 .build();
     }
 
@@ -466,5 +476,50 @@ public final class NullDevice implements VfioUserDevice {
                 accessCount = 0;
             }
         });
+    }
+
+    // ------------------------------------------------------------------------------------------ migration
+
+    /** The version byte of the saved registers. */
+    private static final byte STATE_VERSION = 1;
+    private static final int STATE_SIZE = 1 + 6 * 8;
+    /** Whether this saving session has handed out the registers already. */
+    private boolean registersSaved;
+
+    @Override
+    public synchronized CompletableFuture<Void> migrationStateChanged(MigrationState from, MigrationState to) {
+        if (to == MigrationState.PRE_COPY || to == MigrationState.STOP_COPY && from != MigrationState.PRE_COPY) {
+            registersSaved = false;
+        }
+        return DONE;
+    }
+
+    /** Nothing in PRE_COPY (the registers may still change); the registers, once, in STOP_COPY. */
+    @Override
+    public synchronized CompletableFuture<ByteBuffer> saveState(MigrationState state) {
+        if (state != MigrationState.STOP_COPY || registersSaved) {
+            return NOTHING;
+        }
+        registersSaved = true;
+        ByteBuffer b = ByteBuffer.allocate(STATE_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        b.put(STATE_VERSION).putLong(scratch).putLong(dmaSrc).putLong(dmaDst).putLong(dmaLen).putLong(dmaStatus)
+                .putLong(accessCount);
+        return CompletableFuture.completedFuture(b.flip());
+    }
+
+    @Override
+    public synchronized CompletableFuture<Void> loadState(ByteBuffer chunk) {
+        ByteBuffer b = chunk.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        if (b.remaining() != STATE_SIZE || b.get() != STATE_VERSION) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException(
+                    "null device state of " + chunk.remaining() + " bytes, or of another version"));
+        }
+        scratch = b.getLong();
+        dmaSrc = b.getLong();
+        dmaDst = b.getLong();
+        dmaLen = b.getLong();
+        dmaStatus = b.getLong();
+        accessCount = b.getLong();
+        return DONE;
     }
 }

@@ -2,6 +2,7 @@ package io.vfiouser.examples.nvme;
 
 import java.util.ArrayDeque;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 
@@ -94,5 +95,23 @@ final class AsyncEvents {
 
     int parked() {
         return requests.size();
+    }
+
+    /** Events waiting for a request or for their type to be unmasked, oldest first (for migration). */
+    List<Event> pendingEvents() {
+        return List.copyOf(pending);
+    }
+
+    /** Event types reported and not yet acknowledged (for migration). */
+    Set<Integer> maskedTypes() {
+        return Set.copyOf(masked);
+    }
+
+    /** Takes back the events and masks of a migrated controller (no request is parked yet). */
+    void restore(List<Event> events, Set<Integer> maskedTypes) {
+        pending.clear();
+        pending.addAll(events);
+        masked.clear();
+        masked.addAll(maskedTypes);
     }
 }

@@ -81,8 +81,16 @@ final class NvmeController {
     boolean paused;
     boolean disabling;
     boolean shuttingDown;
+    /**
+     * Stopped for migration (STOP, STOP_COPY, RESUMING): paused like a quiesce, but only a migration transition
+     * back to RUNNING resumes; other callbacks do not.
+     */
+    boolean migrationStopped;
+    /** Asynchronous Event Requests parked now, oldest first (they migrate as their command ids). */
+    final List<Pending> parkedAers = new ArrayList<>();
     private boolean pumpScheduled;
-    private boolean intxAsserted;
+    /** Whether this controller holds INTx high (the framework's line level migrates with it). */
+    boolean intxAsserted;
     private final List<Runnable> drainWaiters = new ArrayList<>();
 
     NvmeController(Executor executor, NamespaceFile namespace, String serial, int maxIoQueues, int msixVectors) {
@@ -314,9 +322,9 @@ final class NvmeController {
         return done;
     }
 
-    /** Undoes {@link #quiesce()}: completions that waited are posted, fetching goes on. */
+    /** Undoes {@link #quiesce()}: completions that waited are posted, fetching goes on (not while migrating). */
     void resume() {
-        if (!paused) {
+        if (!paused || migrationStopped) {
             return;
         }
         paused = false;
@@ -454,8 +462,32 @@ final class NvmeController {
         if (sq.id == 0 && command.opcode() == AdminCommands.ASYNC_EVENT_REQUEST) {
             // Parked until an event: it does no DMA meanwhile, so quiesce and reset need not wait for it.
             uncount(p);
+            parkedAers.add(p);
         }
         result.whenCompleteAsync((c, e) -> finish(p, c, e), executor);
+    }
+
+    /** Completions produced but not yet written to their rings (a quiesce, a full ring). */
+    int waitingCompletions() {
+        int n = 0;
+        for (CompletionQueue cq : cqs) {
+            if (cq != null) {
+                n += cq.waiting.size();
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Parks an Asynchronous Event Request the host submitted to the source of a migration (command id
+     * {@code cid}): it completes here when an event comes, as it would have there.
+     */
+    void reparkAer(int cid) {
+        Command command = new Command(AdminCommands.ASYNC_EVENT_REQUEST, 0, 0, cid, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        Pending p = new Pending(sqs[0], command, epoch);
+        p.counted = false;
+        parkedAers.add(p);
+        events.request().whenCompleteAsync((c, e) -> finish(p, c, e), executor);
     }
 
     private void uncount(Pending p) {
@@ -476,6 +508,7 @@ final class NvmeController {
 
     /** A command's outcome is known: post it (unless its controller life is over) and release its count. */
     private void finish(Pending p, Completion completion, Throwable error) {
+        parkedAers.remove(p);
         Completion c = completion;
         if (error != null) {
             Throwable cause = unwrap(error);

@@ -4,9 +4,12 @@ import io.vfiouser.device.DeviceContext;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.DmaRange;
 import io.vfiouser.device.IrqType;
+import io.vfiouser.device.MigrationState;
+import io.vfiouser.device.MigrationSupport;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.ResetReason;
 import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.device.VfioUserMigration;
 import io.vfiouser.device.pci.MsixCapability;
 import io.vfiouser.device.pci.PciExpressCapability;
 import io.vfiouser.device.pci.PciIdentity;
@@ -43,8 +46,15 @@ import org.apache.logging.log4j.Logger;
  * writes go to the backing file asynchronously, so several queues are served at once.
  * A device reset (DEVICE_RESET, FLR, or the client going away) is a controller reset that also clears CC and the
  * admin queue registers. Closing the device flushes and closes the backing file.
+ *
+ * <h2>Migration</h2>
+ * The controller migrates (STOP_COPY; the namespace file is shared storage that source and destination both
+ * open). Stopping quiesces it: commands in flight finish (their writes reach the file) and their completions
+ * wait; then the controller stays paused, region accesses notwithstanding, until it runs again. Its state
+ * ({@link ControllerSnapshot}: registers, queues, waiting completions, parked event requests) goes to the
+ * destination, which posts the waiting completions and fetches what the host submitted since, once it runs.
  */
-public final class NvmeDevice implements VfioUserDevice, AutoCloseable {
+public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, AutoCloseable {
     private static final Logger LOG = LogManager.getLogger(NvmeDevice.class);
 
     public static final int VENDOR_ID = 0x4a56;
@@ -101,6 +111,7 @@ public final class NvmeDevice implements VfioUserDevice, AutoCloseable {
                 .capability(new MsixCapability(MSIX_VECTORS, MSIX_BAR, MSIX_TABLE_OFFSET, MSIX_BAR, MSIX_PBA_OFFSET))
                 .capability(PciExpressCapability.ENDPOINT)
                 .intx()
+                .migration(MigrationSupport.STOP_COPY_ONLY)
                 .build();
     }
 
@@ -193,6 +204,61 @@ public final class NvmeDevice implements VfioUserDevice, AutoCloseable {
     @Override
     public void configWritten(int offset, int length) {
         run(() -> { });
+    }
+
+    // ------------------------------------------------------------------------------------------ migration
+
+    /** Whether the controller state went out in this saving session. */
+    private volatile boolean stateSaved;
+
+    @Override
+    public CompletableFuture<Void> migrationStateChanged(MigrationState from, MigrationState to) {
+        if (to == MigrationState.STOP_COPY) {
+            stateSaved = false;
+        }
+        return call(false, () -> {
+            if (to.running()) {
+                controller.migrationStopped = false;
+                controller.resume();
+            } else if (from.running() || to == MigrationState.RESUMING) {
+                // The framework quiesced the controller before STOP; RESUMING comes from STOP.
+                controller.migrationStopped = true;
+                controller.paused = true;
+            }
+            return DONE;
+        });
+    }
+
+    /** The controller's state, once, in STOP_COPY. */
+    @Override
+    public CompletableFuture<ByteBuffer> saveState(MigrationState state) {
+        if (state != MigrationState.STOP_COPY || stateSaved) {
+            return NOTHING;
+        }
+        stateSaved = true;
+        CompletableFuture<ByteBuffer> saved = new CompletableFuture<>();
+        call(false, () -> {
+            ByteBuffer snapshot = ControllerSnapshot.save(controller);
+            LOG.info("{}: controller state saved for migration ({} bytes, {} completions waiting, {} event requests"
+                    + " parked)", name, snapshot.remaining(), controller.waitingCompletions(),
+                    controller.parkedAers.size());
+            saved.complete(snapshot);
+            return DONE;
+        }).whenComplete((v, e) -> {
+            if (e != null) {
+                saved.completeExceptionally(e);
+            }
+        });
+        return saved;
+    }
+
+    @Override
+    public CompletableFuture<Void> loadState(ByteBuffer chunk) {
+        ByteBuffer copy = ByteBuffer.allocate(chunk.remaining()).put(chunk.duplicate()).flip();
+        return call(false, () -> {
+            ControllerSnapshot.load(controller, copy);
+            return DONE;
+        });
     }
 
     /**

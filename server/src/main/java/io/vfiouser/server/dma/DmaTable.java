@@ -51,18 +51,24 @@ import org.apache.logging.log4j.Logger;
  * <table>
  * <caption>DMA_UNMAP</caption>
  * <tr><td>flags other than GET_DIRTY_BITMAP (0x1) / UNMAP_ALL (0x2)</td><td>EINVAL</td></tr>
- * <tr><td>GET_DIRTY_BITMAP (alone or with UNMAP_ALL): dirty-page logging is not offered</td><td>EINVAL</td></tr>
+ * <tr><td>GET_DIRTY_BITMAP through {@link #unmap} (use {@link #unmapWithDirtyBitmap})</td><td>EINVAL</td></tr>
  * <tr><td>UNMAP_ALL with address or size not 0</td><td>EINVAL</td></tr>
  * <tr><td>no mapping with exactly this address and size</td><td>ENOENT</td></tr>
  * </table>
- * Every fd handed to {@link #map} belongs to the table from the call on and is closed on every path: failure,
+ * <h2>Dirty-page logging</h2> While logging runs ({@link #startDirtyLogging}), every shared mapping (and every
+ * one mapped later) keeps a {@link DirtyBitmap}; {@link ServerDmaSpace} marks the pages the device writes while it
+ * holds the mapping, so no write is lost to a concurrent report or unmap. {@link #dirtyReport} reads and clears a
+ * mapping's log; {@link #unmapWithDirtyBitmap} returns the log of the mapping it removes (the legacy DMA_UNMAP
+ * bitmap). Mappings without fd are never logged: the client sees those writes itself.
+ *
+ * <p>Every fd handed to {@link #map} belongs to the table from the call on and is closed on every path: failure,
  * identical re-map, unmap, {@link #clear()}.
  *
  * <h2>Threads</h2> Lookups ({@link ServerDmaSpace}) are lock-free and may run on any thread. {@link #map},
  * {@link #unmap} and {@link #clear} serialise on the table; the futures they return complete on the thread that
  * finishes the last access in flight, or on the calling thread when nothing is in flight.
  */
-public final class DmaTable {
+public final class DmaTable implements DirtyLog {
     private static final Logger LOG = LogManager.getLogger(DmaTable.class);
 
     /** The default limit on mappings: the spec's and QEMU's {@code max_dma_maps}. */
@@ -104,6 +110,10 @@ public final class DmaTable {
     private final int maxMappings;
     /** Mappings by start address, ordered as unsigned numbers; never overlapping; only live (unretired) ones. */
     private final ConcurrentSkipListMap<Long, Mapping> mappings = new ConcurrentSkipListMap<>(Long::compareUnsigned);
+    /** log2 of the dirty-logging page size while logging runs, else -1. */
+    private volatile int logPageShift = -1;
+    /** The page size DMA_LOGGING_START asked for, while logging runs. */
+    private long logRequestedPageSize;
 
     /** A table without listener and with {@link #DEFAULT_MAX_MAPPINGS}. */
     public DmaTable() {
@@ -191,6 +201,10 @@ public final class DmaTable {
                     mapping = mapShared(address, size, fileOffset, flags, fd, stat, file);
                 }
                 fdTaken = true;
+                int shift = logPageShift;
+                if (shift >= 0) {
+                    mapping.startLogging(shift);
+                }
                 mappings.put(address, mapping);
                 try {
                     listener.mapped(mapping.range());
@@ -290,14 +304,160 @@ public final class DmaTable {
         return mapping.retire().copy();
     }
 
-    /**
-     * DMA_UNMAP with GET_DIRTY_BITMAP (legacy dirty logging, digest 3.3): valid only while dirty-page logging
-     * runs, which this server does not offer, so it fails like libvfio-user does when logging is off. When
-     * migration support adds logging, this is where the bitmap of the unmapped range is produced.
-     */
     private CompletableFuture<Void> dirtyBitmapUnmap(long address, long size, int flags) {
         return failed(Errno.EINVAL, "DMA_UNMAP flags 0x" + Integer.toHexString(flags) + " of " + range(address, size)
-                + ": GET_DIRTY_BITMAP needs dirty-page logging, which is not active");
+                + ": GET_DIRTY_BITMAP goes through unmapWithDirtyBitmap");
+    }
+
+    /**
+     * DMA_UNMAP with GET_DIRTY_BITMAP (legacy dirty logging, digest 3.3): removes the mapping with exactly this
+     * address and size like {@link #unmap} and completes, once it is gone, with its dirty bitmap in
+     * {@code pageSize}-byte pages (u64 words, LSB first), read and cleared. A mapping without fd reports no page.
+     * Fails with EINVAL for UNMAP_ALL or unknown flags, while logging is off, for a page size that is not a power
+     * of two or a {@code bitmapSize} other than the bitmap's (whole u64 words); ENOENT as {@link #unmap}.
+     */
+    public CompletableFuture<long[]> unmapWithDirtyBitmap(long address, long size, int flags, long pageSize,
+            long bitmapSize) {
+        if (flags != FLAG_GET_DIRTY_BITMAP) {
+            return failed(Errno.EINVAL, "DMA_UNMAP flags 0x" + Integer.toHexString(flags)
+                    + ": GET_DIRTY_BITMAP goes alone");
+        }
+        if (logPageShift < 0) {
+            return failed(Errno.EINVAL, "DMA_UNMAP of " + range(address, size)
+                    + " with GET_DIRTY_BITMAP, but dirty-page logging is not active");
+        }
+        long expected = io.vfiouser.codec.message.DmaLoggingReport.bitmapSize(size, pageSize);
+        if (expected < 0 || expected != bitmapSize) {
+            return failed(Errno.EINVAL, "DMA_UNMAP dirty bitmap of " + bitmapSize + " bytes in pages of "
+                    + pageSize + " for " + range(address, size) + " (needs " + expected + ")");
+        }
+        Mapping mapping;
+        synchronized (this) {
+            mapping = mappings.get(address);
+            if (mapping == null || mapping.size() != size) {
+                return failed(Errno.ENOENT, "DMA_UNMAP of " + range(address, size) + ": no such mapping");
+            }
+            mappings.remove(address);
+        }
+        int words = (int) (expected / 8);
+        return mapping.retire().thenApply(ok -> {
+            DirtyBitmap log = mapping.dirtyLog();
+            return log == null ? new long[words] : log.takeAndClear(0, size, pageSize, words);
+        });
+    }
+
+    // ------------------------------------------------------------------------------------ dirty logging
+
+    /**
+     * DMA_LOGGING_START: logs writes to every shared mapping, present and future, in pages of
+     * {@code max(pageSize, 4096)} bytes; returns that page size. Starting again with the same page size keeps the
+     * logs as they are (libvfio-user does the same).
+     *
+     * @throws VfioUserProtocolException EINVAL for a page size that is 0 or not a power of two, or one other
+     *                                   than the running log's
+     */
+    public synchronized long startDirtyLogging(long pageSize) {
+        if (pageSize <= 0 || Long.bitCount(pageSize) != 1) {
+            throw invalid(Errno.EINVAL, "DMA_LOGGING_START page size " + Long.toUnsignedString(pageSize)
+                    + " is not a power of two");
+        }
+        int shift = Long.numberOfTrailingZeros(Math.max(pageSize, PAGE_SIZE));
+        int running = logPageShift;
+        if (running >= 0) {
+            if (pageSize != logRequestedPageSize) {
+                throw invalid(Errno.EINVAL, "DMA_LOGGING_START with page size " + pageSize
+                        + " while logging with page size " + logRequestedPageSize);
+            }
+            return 1L << running;
+        }
+        for (Mapping m : mappings.values()) {
+            m.startLogging(shift);
+        }
+        logRequestedPageSize = pageSize;
+        logPageShift = shift;
+        return 1L << shift;
+    }
+
+    /** DMA_LOGGING_STOP: stops logging and drops the logs (nothing happens if logging is off). */
+    public synchronized void stopDirtyLogging() {
+        logPageShift = -1;
+        for (Mapping m : mappings.values()) {
+            m.stopLogging();
+        }
+    }
+
+    /** Whether dirty-page logging runs. */
+    public boolean isLogging() {
+        return logPageShift >= 0;
+    }
+
+    /**
+     * DMA_LOGGING_REPORT: reads and clears the log of {@code [iova, iova + length)}, which must start at a
+     * mapping's start and lie inside it, as a bitmap of {@code pageSize}-byte pages (u64 words, LSB first; see
+     * {@link DirtyBitmap#takeAndClear}).
+     *
+     * @throws VfioUserProtocolException EINVAL: logging off, length 0, page size not a power of two or larger than
+     *                                   the length, a mapping without fd; ENOENT: nothing mapped at {@code iova}
+     *                                   or the range leaves the mapping; ENOTSUP: {@code iova} inside a mapping
+     *                                   but not at its start (digest 3.16)
+     */
+    public long[] dirtyReport(long iova, long length, long pageSize) {
+        if (logPageShift < 0) {
+            throw invalid(Errno.EINVAL, "DMA_LOGGING_REPORT while dirty-page logging is not active");
+        }
+        if (length == 0 || pageSize <= 0 || Long.bitCount(pageSize) != 1
+                || Long.compareUnsigned(pageSize, length) > 0) {
+            throw invalid(Errno.EINVAL, "DMA_LOGGING_REPORT of " + range(iova, length) + " in pages of "
+                    + Long.toUnsignedString(pageSize));
+        }
+        Mapping m = find(iova);
+        if (m == null) {
+            throw invalid(Errno.ENOENT, "DMA_LOGGING_REPORT: nothing is mapped at " + hex(iova));
+        }
+        if (m.start() != iova) {
+            throw invalid(Errno.ENOTSUP, "DMA_LOGGING_REPORT at " + hex(iova) + " inside " + m
+                    + ": reports start at a mapping's start");
+        }
+        if (!m.contains(iova, length)) {
+            throw invalid(Errno.ENOENT, "DMA_LOGGING_REPORT of " + range(iova, length) + " leaves " + m);
+        }
+        DirtyBitmap log = m.dirtyLog();
+        if (!m.shared() || log == null) {
+            throw invalid(Errno.EINVAL, "DMA_LOGGING_REPORT of " + m + ": only mappings with an fd are logged");
+        }
+        int words = (int) (io.vfiouser.codec.message.DmaLoggingReport.bitmapSize(length, pageSize) / 8);
+        return log.takeAndClear(0, length, pageSize, words);
+    }
+
+    /**
+     * Logs a write of {@code [address, address + length)} to the shared mappings it touches (a device's explicit
+     * {@code markDirty}; {@link ServerDmaSpace} marks its own writes on the mapping it holds). Nothing when logging
+     * is off; unmapped bytes are ignored.
+     */
+    @Override
+    public void markDirty(long address, long length) {
+        if (logPageShift < 0 || length <= 0) {
+            return;
+        }
+        long cursor = address;
+        long end = address + length; // callers keep ranges below 2^64
+        while (Long.compareUnsigned(cursor, end) < 0) {
+            Mapping m = find(cursor);
+            if (m == null) {
+                Map.Entry<Long, Mapping> next = mappings.higherEntry(cursor);
+                if (next == null || Long.compareUnsigned(next.getKey(), end) >= 0) {
+                    return;
+                }
+                cursor = next.getKey();
+                continue;
+            }
+            long n = Long.compareUnsigned(end - 1, m.last()) <= 0 ? end - cursor : m.last() - cursor + 1;
+            m.markDirty(cursor, n);
+            cursor += n;
+            if (n <= 0) {
+                return;
+            }
+        }
     }
 
     /**

@@ -37,6 +37,8 @@ final class Mapping {
     private final boolean sealed;
     private final AtomicLong state = new AtomicLong();
     private final CompletableFuture<Void> released = new CompletableFuture<>();
+    /** The dirty-page log while logging runs (shared mappings only), else null. */
+    private volatile DirtyBitmap dirty;
 
     /**
      * @param fd         the fd the mapping owns from now on, or -1 for message mode
@@ -121,6 +123,30 @@ final class Mapping {
             return false;
         }
         return this.file == null ? file == null : this.file.sameFile(file);
+    }
+
+    /** Starts a fresh dirty-page log of {@code 1 << pageShift}-byte pages (shared mappings only). */
+    void startLogging(int pageShift) {
+        if (memory != null) {
+            dirty = new DirtyBitmap(size(), pageShift);
+        }
+    }
+
+    void stopLogging() {
+        dirty = null;
+    }
+
+    /** The dirty-page log, or null when logging is off or the mapping is served by DMA messages. */
+    DirtyBitmap dirtyLog() {
+        return dirty;
+    }
+
+    /** Logs a write of {@code [address, address + length)} (DMA addresses, inside, length > 0), if logging. */
+    void markDirty(long address, long length) {
+        DirtyBitmap d = dirty;
+        if (d != null) {
+            d.mark(address - start(), length);
+        }
     }
 
     /** Registers an access; false once the mapping is retired. */

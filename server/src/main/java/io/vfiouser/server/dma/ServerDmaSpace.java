@@ -40,7 +40,8 @@ import java.util.function.Function;
  * <p>Message-mode transfers do not hold their mapping: an unmap does not wait for DMA messages in flight, since
  * the client would have to answer them while it waits for its unmap reply (digest 1.6: QEMU serves DMA messages on
  * its main loop, which is blocked while it waits, so waiting would stall both sides until QEMU's timeout). Writes
- * are reported to the {@link DirtyLog}.
+ * are reported to the {@link DirtyLog}; while the table's dirty-page logging runs, writes to shared mappings are
+ * also logged on the mapping, before the mapping is released.
  */
 public final class ServerDmaSpace implements DmaSpace {
     /** The largest range {@link #withSegment} copies in {@link SegmentMode#COPY} (larger: E2BIG). */
@@ -117,7 +118,7 @@ public final class ServerDmaSpace implements DmaSpace {
             return write ? messenger.write(part.address, piece) : messenger.read(part.address, piece);
         }).whenComplete((ok, failure) -> {
             if (write && length > 0) {
-                markDirty(address, length);
+                dirtyLog.markDirty(address, length);
             }
             if (failure == null) {
                 buffer.position(start + length);
@@ -169,7 +170,11 @@ public final class ServerDmaSpace implements DmaSpace {
             long offset = part.address - m.start();
             MemorySegment buffer = MemorySegment.ofBuffer(piece);
             if (write) {
-                MemoryFaults.copy(buffer, 0, m.memory(), offset, part.length, part.address);
+                try {
+                    MemoryFaults.copy(buffer, 0, m.memory(), offset, part.length, part.address);
+                } finally {
+                    m.markDirty(part.address, part.length); // while held: an unmap's bitmap cannot miss it
+                }
             } else {
                 MemoryFaults.copy(m.memory(), offset, buffer, 0, part.length, part.address);
             }
@@ -215,7 +220,10 @@ public final class ServerDmaSpace implements DmaSpace {
             return withCopy(guest, address, write, access);
         } finally {
             if (write) {
-                markDirty(address, length);
+                if (length > 0) {
+                    m.markDirty(address, length); // while held: an unmap's bitmap cannot miss it
+                }
+                dirtyLog.markDirty(address, length);
             }
             m.release();
         }
@@ -278,8 +286,10 @@ public final class ServerDmaSpace implements DmaSpace {
         }
     }
 
+    /** Logs the write in the table's dirty-page log (when logging runs) and reports it to the {@link DirtyLog}. */
     @Override
     public void markDirty(long address, long length) {
+        table.markDirty(address, length);
         dirtyLog.markDirty(address, length);
     }
 

@@ -751,6 +751,69 @@ public final class IrqTable implements Interrupts {
         aftermath.run(listener);
     }
 
+    // ---------------------------------------------------------------------------------------- migration
+
+    /**
+     * The interrupt state that belongs to the device and so migrates with it: the MSI-X table and PBA, the MSI
+     * pending bits and the INTx level. What the client set up through VFIO (eventfds, SET_IRQS masks) stays with
+     * the client; what configuration space holds (enables, MSI mask) migrates with configuration space.
+     */
+    public byte[] saveState() {
+        long stamp = lock.readLock();
+        try {
+            java.nio.ByteBuffer out = java.nio.ByteBuffer.allocate(12 + msix.savedSize())
+                    .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            out.putInt(msix.vectors());
+            out.putInt((int) MSI_PENDING.getVolatile(this));
+            out.putInt((boolean) INTX_LEVEL.getVolatile(this) ? 1 : 0);
+            msix.saveLocked(out);
+            return out.array();
+        } finally {
+            lock.unlockRead(stamp);
+        }
+    }
+
+    /**
+     * Takes back what {@link #saveState} wrote on the source, then fires what became deliverable (a pending
+     * vector the guest unmasked, a raised INTx line), as the source would have.
+     *
+     * @throws VfioUserProtocolException EINVAL if the state does not fit this device (size, vector count)
+     */
+    public void restoreState(byte[] state) {
+        java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(state).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        if (state.length != 12 + msix.savedSize() || in.getInt(0) != msix.vectors()) {
+            throw new VfioUserProtocolException(io.vfiouser.transport.linux.Errno.EINVAL,
+                    "interrupt state of " + state.length + " bytes does not fit " + name);
+        }
+        long stamp = lock.writeLock();
+        try {
+            in.position(4);
+            MSI_PENDING.setVolatile(this, in.getInt());
+            INTX_LEVEL.setVolatile(this, in.getInt() != 0);
+            msix.restoreLocked(in);
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /** Fires what is pending and deliverable now (after a restore, once the configuration state is in place). */
+    public void firePending() {
+        long stamp = lock.readLock();
+        try {
+            if (msiEnabled) {
+                firePendingMsiLocked(~msiEffectiveMask());
+            }
+            if (msixEnabled) {
+                for (int v = 0; v < msix.vectors(); v++) {
+                    firePendingMsixLocked(v);
+                }
+            }
+            resignalIntxLocked();
+        } finally {
+            lock.unlockRead(stamp);
+        }
+    }
+
     // ------------------------------------------------------------------------------------- reset and clear
 
     /**

@@ -222,6 +222,31 @@ public final class MsixTableEmulation {
         return ((long) PENDING.getAndBitwiseAnd(pending, vector >>> 6, ~bit) & bit) != 0;
     }
 
+    /** The table words and the PBA words, for migration. */
+    void saveLocked(java.nio.ByteBuffer out) {
+        for (int w : words) {
+            out.putInt(w);
+        }
+        for (int i = 0; i < pending.length; i++) {
+            out.putLong((long) PENDING.getVolatile(pending, i));
+        }
+    }
+
+    /** Bytes {@link #saveLocked} writes. */
+    int savedSize() {
+        return 4 * words.length + 8 * pending.length;
+    }
+
+    /** Takes back what {@link #saveLocked} wrote (the caller checked the size). */
+    void restoreLocked(java.nio.ByteBuffer in) {
+        for (int i = 0; i < words.length; i++) {
+            words[i] = in.getInt();
+        }
+        for (int i = 0; i < pending.length; i++) {
+            PENDING.setVolatile(pending, i, in.getLong());
+        }
+    }
+
     /** Power-on state: addresses and data 0, every vector masked, nothing pending. */
     void resetLocked() {
         for (int v = 0; v < vectors; v++) {

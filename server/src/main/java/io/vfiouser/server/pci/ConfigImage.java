@@ -88,6 +88,11 @@ final class ConfigImage {
         }
     }
 
+    /** Replaces the image with {@code saved} (same size; the masks stay). */
+    void restore(byte[] saved) {
+        System.arraycopy(saved, 0, bytes, 0, bytes.length);
+    }
+
     /** Records the current image as the one a reset restores. */
     void savePowerOn() {
         powerOn = bytes.clone();

@@ -260,6 +260,35 @@ public final class ConfigSpace {
         sync();
     }
 
+    /** A copy of the whole space as it is now, for migration. */
+    public byte[] saveImage() {
+        byte[] out = new byte[image.size()];
+        image.read(0, java.nio.ByteBuffer.wrap(out), out.length);
+        return out;
+    }
+
+    /**
+     * Takes back an image {@link #saveImage} made on the source (same description): the bytes as they were, and
+     * the state derived from them. The listener is not called: the caller re-reads what it derives from this
+     * space, as after {@link #reset()}.
+     *
+     * @throws VfioUserProtocolException EINVAL for an image of another size, or with other identity registers
+     */
+    public void restoreImage(byte[] saved) {
+        if (saved.length != image.size()) {
+            throw new VfioUserProtocolException(io.vfiouser.transport.linux.Errno.EINVAL,
+                    "configuration space image of " + saved.length + " bytes, the device has " + image.size());
+        }
+        for (int i = 0; i < 4; i++) {
+            if (saved[i] != (byte) image.u8(i)) {
+                throw new VfioUserProtocolException(io.vfiouser.transport.linux.Errno.EINVAL,
+                        "configuration space image of another device (vendor/device id)");
+            }
+        }
+        image.restore(saved);
+        sync();
+    }
+
     // ------------------------------------------------------------------------------------------- header
 
     /** The Command register. */

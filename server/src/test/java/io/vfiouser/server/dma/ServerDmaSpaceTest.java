@@ -486,4 +486,29 @@ class ServerDmaSpaceTest {
     static int errnoThrown(Access access) {
         return catchDma(access).errno();
     }
+
+    @Test
+    void whileTheTableLogsEveryWritePathMarksThePagesItWroteAndReadsMarkNothing() throws Exception {
+        assertThat(table.startDirtyLogging(4096)).isEqualTo(4096);
+        int pages = (int) (SIZE / 4096);
+        int words = (pages + 63) / 64;
+        await(dma.write(SHARED + 4095, java.nio.ByteBuffer.allocate(2)));                  // pages 0, 1
+        dma.withSegment(SHARED + 5 * 4096, 10, true, seg -> null);                         // page 5
+        dma.withSegment(SHARED + 7 * 4096, 10, false, seg -> null);                        // read: nothing
+        await(dma.read(SHARED + 9 * 4096, java.nio.ByteBuffer.allocate(8)));               // read: nothing
+        dma.markDirty(SHARED + 12 * 4096, 1);                                              // page 12
+        await(dma.write(MESSAGE, java.nio.ByteBuffer.allocate(8)));                        // message mode: not logged
+        long[] bitmap = table.dirtyReport(SHARED, SIZE, 4096);
+        assertThat(bitmap).hasSize(words);
+        assertThat(bitmap[0]).isEqualTo(0b1_0000_0010_0011L);
+        for (int w = 1; w < words; w++) {
+            assertThat(bitmap[w]).isZero();
+        }
+        dma(SegmentMode.DIRECT).withSegment(SHARED + 14 * 4096, 1, true, seg -> null);     // page 14, direct
+        assertThat(table.dirtyReport(SHARED, SIZE, 4096)[0]).isEqualTo(1L << 14);
+        table.stopDirtyLogging();
+        await(dma.write(SHARED, java.nio.ByteBuffer.allocate(2)));
+        assertThat(table.startDirtyLogging(4096)).isEqualTo(4096);
+        assertThat(table.dirtyReport(SHARED, SIZE, 4096)).as("a fresh log").containsOnly(0L);
+    }
 }
