@@ -30,6 +30,9 @@ public final class HostedDevice implements AutoCloseable {
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
     private volatile Channel listener;
     /** The last client's teardown; the next client's session waits for it before reading. */
+    /** How long {@link #close()} waits for the device's reset and {@code detached()} after its last client. */
+    static final java.time.Duration TEARDOWN_WAIT = java.time.Duration.ofSeconds(10);
+
     private volatile CompletableFuture<Void> lastTeardown = CompletableFuture.completedFuture(null);
 
     HostedDevice(DeviceRuntime runtime, String where, ServerOptions options, SocketPolicy policy) {
@@ -156,9 +159,29 @@ public final class HostedDevice implements AutoCloseable {
         return closed;
     }
 
-    /** Stops serving: the listener closes (its socket file is removed) and the client is disconnected. */
+    /**
+     * Stops serving: the listener closes (its socket file is removed), the client is disconnected, and the
+     * teardown that follows a client (quiesce, reset with reason LOST_CONNECTION, {@code detached()}) is waited for,
+     * up to {@link #TEARDOWN_WAIT}, so that no device callback arrives after this returns. Not on an event loop.
+     */
     @Override
     public void close() {
+        disconnect();
+        try {
+            lastTeardown.get(TEARDOWN_WAIT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            log.warn("{}: the device's reset after its last client did not finish within {}; closing anyway",
+                    description.name(), TEARDOWN_WAIT);
+        } catch (java.util.concurrent.ExecutionException e) {
+            log.warn("{}: the teardown after the last client failed", description.name(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        finish();
+    }
+
+    /** Closes the listener and the client's connection; {@link #close()} then waits for the device's teardown. */
+    void disconnect() {
         Channel l = listener;
         if (l != null) {
             l.close().syncUninterruptibly();
@@ -167,7 +190,6 @@ public final class HostedDevice implements AutoCloseable {
         if (c != null) {
             c.close().syncUninterruptibly();
         }
-        finish();
     }
 
     /** Frees the device's shared memory once, when neither the listener nor a client is left. */

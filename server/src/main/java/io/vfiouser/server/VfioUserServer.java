@@ -142,12 +142,16 @@ public final class VfioUserServer implements AutoCloseable {
     }
 
     /**
-     * Stops every device: listeners close (socket files removed), clients are disconnected, and the event loops
-     * stop if the server created them.
+     * Stops every device: listeners close (socket files removed), clients are disconnected, each device's reset and
+     * {@code detached()} after its client are waited for, and the event loops stop if the server created them.
      */
     @Override
     public void close() {
         closed = true;
+        // Every client first, so the devices' resets after their clients run side by side; then wait for each.
+        for (HostedDevice device : devices) {
+            device.disconnect();
+        }
         for (HostedDevice device : devices) {
             device.close();
         }
