@@ -20,10 +20,17 @@ public interface VfioUserDevice {
     /**
      * Reads {@code dst.remaining()} bytes at {@code offset} of region {@code region} into {@code dst}
      * (little-endian, position to limit). BAR accesses from QEMU are 1, 2, 4 or 8 bytes.
+     *
+     * <p>{@code dst} belongs to the device only until the returned future completes: the server reuses buffers
+     * for small accesses, so keep no reference to it afterwards. Returning {@link #DONE} (or any completed future)
+     * lets the server answer on its shortest path, without creating an object per access.
      */
     CompletableFuture<Void> regionRead(int region, long offset, ByteBuffer dst);
 
-    /** Writes {@code src.remaining()} bytes (little-endian) at {@code offset} of region {@code region}. */
+    /**
+     * Writes {@code src.remaining()} bytes (little-endian, read-only buffer) at {@code offset} of region
+     * {@code region}. As for {@link #regionRead}, {@code src} is only the device's until the future completes.
+     */
     CompletableFuture<Void> regionWrite(int region, long offset, ByteBuffer src);
 
     /** A client negotiated; {@code context} (DMA, interrupts, log) stays valid until {@link #detached()}. */
