@@ -20,8 +20,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * for them; small ones ({@link #readNow}, {@link #writeNow}) are positional reads and writes on a plain
  * {@link FileChannel} in the caller's thread, which for the page-cache hits they usually are costs a few
  * microseconds, far less than handing the work to an I/O thread and the result back. Both channels reach the same
- * page cache, and a flush (fdatasync) covers what either wrote. The namespace covers the first {@link #size()}
- * bytes of the file in blocks of {@link #BLOCK_SIZE} bytes.
+ * page cache, and a flush (fdatasync) covers what either wrote. (A {@link FileChannel} closes itself when a
+ * thread in it is interrupted; nothing interrupts the controller thread but the device's own close, after which
+ * the file is closed anyway.) The namespace covers the first {@link #size()} bytes of the file in blocks of
+ * {@link #BLOCK_SIZE} bytes.
  */
 final class NamespaceFile implements AutoCloseable {
     /** The logical block size (LBA format 0: 512-byte blocks, no metadata). */
