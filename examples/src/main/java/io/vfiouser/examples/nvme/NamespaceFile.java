@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.AsynchronousFileChannel;
 import java.nio.channels.CompletionHandler;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -14,9 +15,15 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The storage behind namespace 1: a regular file read and written with {@link AsynchronousFileChannel}, so
- * commands on several queues are in flight at once and no caller thread ever waits for the disk. The namespace
- * covers the first {@link #size()} bytes of the file in blocks of {@link #BLOCK_SIZE} bytes.
+ * The storage behind namespace 1: a regular file, opened twice. Large transfers go through an
+ * {@link AsynchronousFileChannel}, so commands on several queues are in flight at once and no caller thread waits
+ * for them; small ones ({@link #readNow}, {@link #writeNow}) are positional reads and writes on a plain
+ * {@link FileChannel} in the caller's thread, which for the page-cache hits they usually are costs a few
+ * microseconds, far less than handing the work to an I/O thread and the result back. Both channels reach the same
+ * page cache, and a flush (fdatasync) covers what either wrote. (A {@link FileChannel} closes itself when a
+ * thread in it is interrupted; nothing interrupts the controller thread but the device's own close, after which
+ * the file is closed anyway.) The namespace covers the first {@link #size()} bytes of the file in blocks of
+ * {@link #BLOCK_SIZE} bytes.
  */
 final class NamespaceFile implements AutoCloseable {
     /** The logical block size (LBA format 0: 512-byte blocks, no metadata). */
@@ -29,12 +36,15 @@ final class NamespaceFile implements AutoCloseable {
     private final long size;
     private final ExecutorService io;
     private final AsynchronousFileChannel channel;
+    private final FileChannel direct;
 
-    private NamespaceFile(Path path, long size, ExecutorService io, AsynchronousFileChannel channel) {
+    private NamespaceFile(Path path, long size, ExecutorService io, AsynchronousFileChannel channel,
+            FileChannel direct) {
         this.path = path;
         this.size = size;
         this.io = io;
         this.channel = channel;
+        this.direct = direct;
     }
 
     /**
@@ -62,16 +72,18 @@ final class NamespaceFile implements AutoCloseable {
         try {
             AsynchronousFileChannel channel = AsynchronousFileChannel.open(path,
                     Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE), io);
+            FileChannel direct;
             try {
                 if (channel.size() < bytes) {
                     // Sparse extension: blocks never written read as zeros.
                     channel.write(ByteBuffer.wrap(new byte[1]), bytes - 1).get();
                 }
+                direct = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
             } catch (Exception e) {
                 channel.close();
                 throw new IOException("cannot size " + path + " to " + bytes + " bytes", e);
             }
-            return new NamespaceFile(path, bytes, io, channel);
+            return new NamespaceFile(path, bytes, io, channel, direct);
         } catch (IOException | RuntimeException e) {
             io.shutdownNow();
             throw e;
@@ -122,6 +134,32 @@ final class NamespaceFile implements AutoCloseable {
                 done.completeExceptionally(e);
             }
         });
+    }
+
+    /**
+     * Reads {@code dst.remaining()} bytes at {@code offset} in this thread (bytes past the end of the file read as
+     * zeros). For small transfers: the caller waits for the disk on a page-cache miss.
+     */
+    void readNow(long offset, ByteBuffer dst) throws IOException {
+        long at = offset;
+        while (dst.hasRemaining()) {
+            int n = direct.read(dst, at);
+            if (n < 0) {
+                while (dst.hasRemaining()) {
+                    dst.put((byte) 0);
+                }
+                return;
+            }
+            at += n;
+        }
+    }
+
+    /** Writes {@code src.remaining()} bytes at {@code offset} in this thread. For small transfers. */
+    void writeNow(long offset, ByteBuffer src) throws IOException {
+        long at = offset;
+        while (src.hasRemaining()) {
+            at += direct.write(src, at);
+        }
     }
 
     /** Writes {@code src.remaining()} bytes at {@code offset}. */
@@ -180,6 +218,11 @@ final class NamespaceFile implements AutoCloseable {
             channel.close();
         } catch (IOException ignored) {
             // Nothing more to do for a channel that failed to close.
+        }
+        try {
+            direct.close();
+        } catch (IOException ignored) {
+            // As above.
         }
         io.shutdownNow();
     }

@@ -20,10 +20,15 @@ import org.apache.logging.log4j.Logger;
  *
  * <h2>Threading</h2>
  * Every method runs on one thread, the controller thread behind {@link #executor}; the state is plain fields that
- * nothing else touches. Register accesses and doorbells arrive there from the device's handlers, file I/O
- * completes on the namespace's I/O threads and hops back here before anything is posted. Commands of all queues
- * are in flight together: reads and writes wait for the file asynchronously, and their completions are posted in
- * the order they finish.
+ * nothing else touches. Register accesses and doorbells arrive there from the device's handlers. A doorbell
+ * schedules one pump, which fetches every entry the host has submitted by then (up to {@value #BURST} per queue
+ * before the next queue's turn), so doorbells that arrive together cost one pass.
+ *
+ * <p>Small reads and writes ({@link IoCommands#SYNC_LIMIT}) do their file I/O right in the pump, and their
+ * completion is posted, with its interrupt, before the pump fetches the next command: one wake-up of this thread
+ * per submission doorbell, none of an I/O thread. Larger transfers, flushes and zeroing run on the namespace's
+ * I/O threads (a large read also copies its data into the guest there) and hop back here to be posted; their
+ * completions are posted in the order they finish. Commands of all queues can be in flight together.
  *
  * <h2>Quiesce and reset</h2>
  * {@link #quiesce()} stops fetching and posting and completes when no fetched command is still working (commands
@@ -92,6 +97,13 @@ final class NvmeController {
     /** Whether this controller holds INTx high (the framework's line level migrates with it). */
     boolean intxAsserted;
     private final List<Runnable> drainWaiters = new ArrayList<>();
+    /*
+     * Buffers for the 64-byte fetch and the 16-byte completion entry, reused: the controller thread waits for
+     * every guest access it starts. After a failed access (a client that did not answer in time) they are
+     * replaced, so a late answer cannot land in the next command.
+     */
+    private ByteBuffer sqEntry = ByteBuffer.allocate(Command.SIZE);
+    private ByteBuffer cqEntry = newCqEntry();
 
     NvmeController(Executor executor, NamespaceFile namespace, String serial, int maxIoQueues, int msixVectors) {
         this.executor = executor;
@@ -431,10 +443,11 @@ final class NvmeController {
     }
 
     private void fetch(SubmissionQueue sq) {
-        ByteBuffer entry = ByteBuffer.allocate(Command.SIZE);
+        ByteBuffer entry = sqEntry.clear();
         try {
             dma.read(sq.headAddress(), entry);
         } catch (CommandFailure e) {
+            sqEntry = ByteBuffer.allocate(Command.SIZE);
             fatal("cannot fetch from SQ " + sq.id + ": " + e.getMessage());
             return;
         }
@@ -567,20 +580,26 @@ final class NvmeController {
         }
         SubmissionQueue sq = sqs[entry.sqId()];
         int sqHead = sq == null ? 0 : sq.head;
-        ByteBuffer b = ByteBuffer.allocate(CompletionQueue.ENTRY_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer b = cqEntry.clear();
         b.putInt(0, entry.result());
+        b.putInt(4, 0);
         b.putInt(8, (sqHead & 0xFFFF) | entry.sqId() << 16);
         b.putInt(12, (entry.cid() & 0xFFFF) | (cq.phase ? 1 << 16 : 0) | entry.status() << 17);
         long at = cq.tailAddress();
         try {
-            dma.write(at, b.slice(0, 12));
-            dma.write(at + 12, b.slice(12, 4));
+            dma.write(at, b.limit(12));
+            dma.write(at + 12, b.limit(16).position(12));
         } catch (CommandFailure e) {
+            cqEntry = newCqEntry();
             fatal("cannot post to CQ " + cq.id + ": " + e.getMessage());
             return;
         }
         cq.advanceTail();
         interrupt(cq);
+    }
+
+    private static ByteBuffer newCqEntry() {
+        return ByteBuffer.allocate(CompletionQueue.ENTRY_SIZE).order(ByteOrder.LITTLE_ENDIAN);
     }
 
     // -------------------------------------------------------------------------------------- interrupts

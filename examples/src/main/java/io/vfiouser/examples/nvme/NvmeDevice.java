@@ -42,8 +42,9 @@ import org.apache.logging.log4j.Logger;
  * <h2>Behaviour</h2>
  * The controller itself ({@link NvmeController}) runs on its own thread: register and doorbell accesses are
  * handed to it in arrival order, so the server's event loop never waits for guest memory or the disk; register
- * reads complete once the controller has seen everything before them. Namespace 1 has 512-byte blocks; reads and
- * writes go to the backing file asynchronously, so several queues are served at once.
+ * reads complete once the controller has seen everything before them. Namespace 1 has 512-byte blocks; small
+ * reads and writes go to the backing file right on the controller thread (a page-cache hit costs less than a
+ * hand-off to another thread), larger ones and flushes asynchronously, so several queues are served at once.
  * A device reset (DEVICE_RESET, FLR, or the client going away) is a controller reset that also clears CC and the
  * admin queue registers. Closing the device flushes and closes the backing file.
  *
@@ -157,9 +158,16 @@ public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, Auto
         if (region != REGISTER_BAR) {
             return DONE;
         }
-        CompletableFuture<Void> applied = run(() -> controller.writeRegisters(offset, bytes));
-        // A doorbell is posted: nothing that follows needs to wait for the controller to act on it.
-        return offset >= Registers.DOORBELLS ? DONE : applied;
+        if (offset >= Registers.DOORBELLS) {
+            // A doorbell is posted: nothing that follows needs to wait for the controller to act on it, so it goes
+            // to the controller thread as a bare task, without the futures of the other callbacks.
+            post(() -> {
+                controller.resume();
+                controller.writeRegisters(offset, bytes);
+            });
+            return DONE;
+        }
+        return run(() -> controller.writeRegisters(offset, bytes));
     }
 
     // ---------------------------------------------------------------------------------------- life cycle
@@ -270,6 +278,21 @@ public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, Auto
             action.run();
             return DONE;
         });
+    }
+
+    /** Runs {@code action} on the controller thread, in order with the other callbacks, and forgets it. */
+    private void post(Runnable action) {
+        try {
+            executor.execute(() -> {
+                try {
+                    action.run();
+                } catch (RuntimeException e) {
+                    LOG.warn("{}: controller task failed", name, e);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            LOG.debug("{}: closed, callback ignored", name);
+        }
     }
 
     private CompletableFuture<Void> call(boolean resume, Supplier<CompletableFuture<Void>> action) {
