@@ -125,7 +125,14 @@ final class IoCommands {
         // from any thread, and the command counts as in flight (quiesce and reset wait) until the controller has
         // seen the result.
         GuestDma dma = c.dma;
-        CompletableFuture<Completion> done = c.namespace.read(offset(cmd), data).thenApply(v -> {
+        CompletableFuture<Void> read;
+        try {
+            read = c.namespace.read(offset(cmd), data);
+        } catch (RuntimeException e) {
+            buffer.release();
+            throw e;
+        }
+        CompletableFuture<Completion> done = read.thenApply(v -> {
             data.flip();
             try {
                 dma.scatter(segments, data);
