@@ -71,11 +71,12 @@ public final class HostedDevice implements AutoCloseable {
     void listening(Channel listener) {
         this.listener = listener;
         listener.closeFuture().addListener(f -> {
+            // The device is done once its last client is gone and the reset and detached() after it are over.
             Channel c = client.get();
             if (c != null) {
-                c.close().addListener(g -> finish());
+                c.close().addListener(g -> lastTeardown.whenComplete((ok, err) -> finish()));
             } else {
-                finish();
+                lastTeardown.whenComplete((ok, err) -> finish());
             }
         });
     }
