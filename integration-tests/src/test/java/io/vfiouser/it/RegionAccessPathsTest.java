@@ -240,6 +240,8 @@ class RegionAccessPathsTest {
             frames.add(frame(VfioUserCommand.REGION_READ, 0, 0x200 + count, BAR0, count, new byte[0]));
         }
         frames.add(frame(VfioUserCommand.REGION_READ, 0, 0, BAR0, 0, new byte[0]));            // zero bytes
+        frames.add(frame(VfioUserCommand.REGION_READ, 0, 0, BAR0, 0x7fff_ffff, new byte[0]));  // 2 GiB: EINVAL
+        frames.add(frame(VfioUserCommand.REGION_READ, 0, 0, 2, 0x7fff_ffff, new byte[0]));     // same, memory BAR
         frames.add(frame(VfioUserCommand.REGION_READ, 0, 4092, BAR0, 8, new byte[0]));         // past the end
         frames.add(frame(VfioUserCommand.REGION_READ, 0, -8, BAR0, 4, new byte[0]));           // negative offset
         frames.add(frame(VfioUserCommand.REGION_READ, 0, 0, 1, 4, new byte[0]));               // no region 1

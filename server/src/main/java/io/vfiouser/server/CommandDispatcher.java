@@ -245,8 +245,10 @@ final class CommandDispatcher {
     private CompletableFuture<VfioUserMessage> regionRead(VfioUserMessage m) {
         RegionAccess request = m.payload(RegionAccess.class);
         int count = request.count();
-        if (count < 0) {
-            throw invalid("REGION_READ of " + Integer.toUnsignedString(count) + " bytes");
+        if (count < 0 || count > session.options().maxDataTransferSize()) {
+            // Checked before the reply buffer is allocated: a client must not make the server allocate 2 GiB.
+            throw invalid("REGION_READ of " + Integer.toUnsignedString(count) + " bytes exceeds "
+                    + session.options().maxDataTransferSize());
         }
         ByteBuf data = session.context().alloc().directBuffer(count);
         ByteBuffer dst = data.nioBuffer(0, count).order(ByteOrder.LITTLE_ENDIAN);

@@ -521,6 +521,14 @@ final class NvmeController {
 
     /** A command's outcome is known: post it (unless its controller life is over) and release its count. */
     private void finish(Pending p, Completion completion, Throwable error) {
+        try {
+            report(p, completion, error);
+        } finally {
+            uncount(p); // whatever happens above, quiesce, reset and shutdown must not wait for this command forever
+        }
+    }
+
+    private void report(Pending p, Completion completion, Throwable error) {
         parkedAers.remove(p);
         Completion c = completion;
         if (error != null) {
@@ -540,7 +548,6 @@ final class NvmeController {
             }
             post(cqs[p.sq.cqId], new CompletionQueue.Entry(c.result(), p.sq.id, p.command.cid(), c.status()));
         }
-        uncount(p);
     }
 
     private static Throwable unwrap(Throwable e) {
