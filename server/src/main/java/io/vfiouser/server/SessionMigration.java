@@ -210,7 +210,8 @@ final class SessionMigration {
         if (src == null || (state != MigrationState.PRE_COPY && state != MigrationState.STOP_COPY)) {
             return failed("MIG_DATA_READ in migration state " + state);
         }
-        ByteBuf buf = session.context().alloc().buffer(size);
+        // Sized by what is queued, not by what the client asked for (its max_data_xfer_size may be up to 2 GiB).
+        ByteBuf buf = session.context().alloc().buffer(Math.min(size, 64 * 1024), size);
         CompletableFuture<Void> filled;
         try {
             filled = fill(src, buf, size);

@@ -126,7 +126,8 @@ public final class VfioUserServer implements AutoCloseable {
                     .childHandler(hosted.childInitializer());
             Channel listener = open.apply(bootstrap).sync().channel();
             hosted.listening(listener);
-        } catch (RuntimeException | InterruptedException e) {
+        } catch (Throwable e) {
+            // Also a bind failure, which Netty rethrows as the checked ErrnoException: free the region memfds.
             runtime.close();
             throw e;
         }
