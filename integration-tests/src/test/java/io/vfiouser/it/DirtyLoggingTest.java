@@ -114,6 +114,7 @@ class DirtyLoggingTest {
         assertThat(errno(client, VfioUserCommand.DMA_MAP, DmaMapRequest.of(3, 0, MSG, 1 << 20))).isZero();
 
         assertThat(report(RAM, RAM_SIZE, PAGE)).isZero();
+        assertThat(report(RAM, 16L << 20, 1)).as("a bitmap (2 MiB) larger than one message").isEqualTo(EINVAL);
         assertThat(report(0x1000, PAGE, PAGE)).as("nothing mapped there").isEqualTo(ENOENT);
         assertThat(report(RAM + PAGE, PAGE, PAGE)).as("inside a mapping, not at its start").isEqualTo(ENOTSUP);
         assertThat(report(RAM, RAM_SIZE + PAGE, PAGE)).as("beyond the mapping").isEqualTo(ENOENT);

@@ -377,6 +377,11 @@ final class CommandDispatcher {
                 if (bitmapSize < 0) {
                     throw invalid("DMA_LOGGING_REPORT page size " + Long.toUnsignedString(report.pageSize()));
                 }
+                if (bitmapSize > session.options().maxDataTransferSize()) {
+                    // The reply must fit in one message; refused before the log is read and cleared.
+                    throw invalid("DMA_LOGGING_REPORT bitmap of " + bitmapSize + " bytes exceeds "
+                            + session.options().maxDataTransferSize() + ": report a smaller range or larger pages");
+                }
                 requireGetArgsz(request, DeviceFeature.FIXED_SIZE + DmaLoggingReport.SIZE + bitmapSize);
                 long[] words = session.dmaTable().dirtyReport(report.iova(), report.length(), report.pageSize());
                 ByteBuf data = Unpooled.buffer(DmaLoggingReport.SIZE + (int) bitmapSize);
