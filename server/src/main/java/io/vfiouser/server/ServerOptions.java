@@ -17,15 +17,17 @@ import java.util.Objects;
  *                            safe with any client) or directly ({@link SegmentMode#DIRECT}, zero-copy, for trusted
  *                            clients; see {@link SegmentMode} for what an untrusted one could do). Memory sealed
  *                            with {@code F_SEAL_SHRINK} (QEMU's memfd backend) is always reached directly.
+ * @param limits              what one client may hold of the server (queued bytes, held connections, timeouts, DMA
+ *                            mappings, fds, log lines)
  */
 public record ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFileMode, DmaLayout dmaLayout,
-                            SegmentMode dmaSegments) {
+                            SegmentMode dmaSegments, ConnectionLimits limits) {
     /**
      * 1 MiB transfers, 16 fds a message (QEMU accepts at most 16), socket files 0600, QEMU's DMA layout, private
-     * copies of unsealed guest memory.
+     * copies of unsealed guest memory, {@link ConnectionLimits#DEFAULT}.
      */
     public static final ServerOptions DEFAULT =
-            new ServerOptions(1 << 20, 16, 0600, DmaLayout.QEMU, SegmentMode.COPY);
+            new ServerOptions(1 << 20, 16, 0600, DmaLayout.QEMU, SegmentMode.COPY, ConnectionLimits.DEFAULT);
 
     /** Fixed payload bytes that may come on top of the data of one message (the largest fixed part is 32). */
     public static final int MAX_FIXED_PAYLOAD = 64;
@@ -33,6 +35,7 @@ public record ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFi
     public ServerOptions {
         Objects.requireNonNull(dmaLayout, "dmaLayout");
         Objects.requireNonNull(dmaSegments, "dmaSegments");
+        Objects.requireNonNull(limits, "limits");
         if (maxDataTransferSize < 4096 || maxDataTransferSize > (64 << 20)) {
             throw new IllegalArgumentException("maxDataTransferSize must be 4 KiB..64 MiB: " + maxDataTransferSize);
         }
@@ -49,15 +52,25 @@ public record ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFi
         return 16 + MAX_FIXED_PAYLOAD + maxDataTransferSize;
     }
 
+    /** These options with the default {@link ConnectionLimits}. */
+    public ServerOptions(int maxDataTransferSize, int maxMsgFds, int socketFileMode, DmaLayout dmaLayout,
+                         SegmentMode dmaSegments) {
+        this(maxDataTransferSize, maxMsgFds, socketFileMode, dmaLayout, dmaSegments, ConnectionLimits.DEFAULT);
+    }
+
     public ServerOptions withSocketFileMode(int mode) {
-        return new ServerOptions(maxDataTransferSize, maxMsgFds, mode, dmaLayout, dmaSegments);
+        return new ServerOptions(maxDataTransferSize, maxMsgFds, mode, dmaLayout, dmaSegments, limits);
     }
 
     public ServerOptions withDmaLayout(DmaLayout layout) {
-        return new ServerOptions(maxDataTransferSize, maxMsgFds, socketFileMode, layout, dmaSegments);
+        return new ServerOptions(maxDataTransferSize, maxMsgFds, socketFileMode, layout, dmaSegments, limits);
     }
 
     public ServerOptions withDmaSegments(SegmentMode mode) {
-        return new ServerOptions(maxDataTransferSize, maxMsgFds, socketFileMode, dmaLayout, mode);
+        return new ServerOptions(maxDataTransferSize, maxMsgFds, socketFileMode, dmaLayout, mode, limits);
+    }
+
+    public ServerOptions withLimits(ConnectionLimits limits) {
+        return new ServerOptions(maxDataTransferSize, maxMsgFds, socketFileMode, dmaLayout, dmaSegments, limits);
     }
 }
