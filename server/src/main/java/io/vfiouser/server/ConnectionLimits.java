@@ -162,6 +162,16 @@ public record ConnectionLimits(int outboundHighWaterMark, int outboundLowWaterMa
             return this;
         }
 
+        public Builder warningBurst(int burst) {
+            warningBurst = burst;
+            return this;
+        }
+
+        public Builder warningInterval(Duration interval) {
+            warningInterval = interval;
+            return this;
+        }
+
         public ConnectionLimits build() {
             return new ConnectionLimits(outboundHighWaterMark, outboundLowWaterMark, maxQueuedCommands,
                     maxQueuedCommandBytes, maxHeldConnections, holdTimeout, negotiationTimeout, maxDmaMappings,

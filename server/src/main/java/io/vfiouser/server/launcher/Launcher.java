@@ -73,7 +73,8 @@ final class Launcher {
             plugins.close();
             return a.config().isPresent() ? 1 : 2;
         }
-        VfioUserServer server = VfioUserServer.builder().threads(a.threads()).build();
+        VfioUserServer server = VfioUserServer.builder().threads(a.threads())
+                .options(io.vfiouser.server.ServerOptions.DEFAULT.withLimits(a.limits())).build();
         DeviceHost host = new DeviceHost(server, plugins, activation, true);
         ExecutorService control = Executors.newSingleThreadExecutor(r -> new Thread(r, "vfio-user-control"));
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {

@@ -1,5 +1,6 @@
 package io.vfiouser.server.launcher;
 
+import io.vfiouser.server.ConnectionLimits;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -15,7 +16,8 @@ import java.util.Optional;
 record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional<String> type,
                          Optional<String> name, Optional<String> socketPath, int fd, Map<String, String> settings,
                          Optional<String> socketMode, Optional<String> socketGroup, List<Integer> allowedUids,
-                         boolean trace, long statsIntervalSeconds, int threads, boolean help, boolean listTypes) {
+                         boolean trace, long statsIntervalSeconds, int threads, ConnectionLimits limits,
+                         boolean help, boolean listTypes) {
 
     static final String USAGE = """
             usage: vfio-user-server --config FILE [options]
@@ -32,6 +34,17 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
               --trace               log every message, one line each
               --stats-interval=S    log every device's counters every S seconds (also on SIGUSR1)
               --threads=N           event-loop threads (default: one per core)
+            Per-client limits (docs/operations.md, "Limits"; sizes take K/M/G, durations ms/s/m):
+              --max-queued-reply-bytes=SIZE    replies queued for a client before reading from it pauses (4M)
+              --max-queued-commands=N          commands received, not yet handled, before reading pauses (1024)
+              --max-queued-command-bytes=SIZE  bytes of those commands before reading pauses (16M)
+              --max-held-connections=N         connections waiting while a device has a client (4)
+              --hold-timeout=DURATION          how long such a connection may wait (30s)
+              --negotiation-timeout=DURATION   time from connect to VERSION (5s)
+              --max-dma-maps=N                 DMA mappings per client, announced as max_dma_maps (1024)
+              --max-client-fds=N               fds one client may make the server hold (2048)
+              --warning-burst=N                warnings per connection/device before they are counted (5)
+              --warning-interval=DURATION      how often counted warnings are summed up in one line (1m)
               --list-types          list the device types of the loaded plugins and exit
               --help                this text
             Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads --config, SIGUSR1 logs counters.""";
@@ -57,6 +70,8 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
         int threads = Runtime.getRuntime().availableProcessors();
         boolean help = false;
         boolean list = false;
+        ConnectionLimits.Builder limits = ConnectionLimits.builder();
+        long replyBytes = -1;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             String key;
@@ -99,6 +114,17 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
                 }
                 case "stats-interval" -> stats = number(arg, value, 1);
                 case "threads" -> threads = number(arg, value, 1);
+                case "max-queued-reply-bytes" -> replyBytes = Quantities.size(arg, value, 4096);
+                case "max-queued-commands" -> limits.maxQueuedCommands(Quantities.intCount(arg, value, 8));
+                case "max-queued-command-bytes" ->
+                        limits.maxQueuedCommandBytes(Quantities.size(arg, value, 1 << 16));
+                case "max-held-connections" -> limits.maxHeldConnections(Quantities.intCount(arg, value, 0));
+                case "hold-timeout" -> limits.holdTimeout(Quantities.duration(arg, value));
+                case "negotiation-timeout" -> limits.negotiationTimeout(Quantities.duration(arg, value));
+                case "max-dma-maps" -> limits.maxDmaMappings(Quantities.intCount(arg, value, 1));
+                case "max-client-fds" -> limits.maxClientFds(Quantities.intCount(arg, value, 1));
+                case "warning-burst" -> limits.warningBurst(Quantities.intCount(arg, value, 1));
+                case "warning-interval" -> limits.warningInterval(Quantities.duration(arg, value));
                 default -> {
                     if (!key.matches("[a-z][a-z0-9-]*")) {
                         throw new IllegalArgumentException("unknown option " + arg);
@@ -108,6 +134,19 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
                     }
                 }
             }
+        }
+        if (replyBytes >= 0) {
+            if (replyBytes > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("--max-queued-reply-bytes: at most 2G");
+            }
+            // Reading resumes once half of the budget has drained.
+            limits.outboundWaterMarks((int) (replyBytes / 2), (int) replyBytes);
+        }
+        ConnectionLimits connectionLimits;
+        try {
+            connectionLimits = limits.build();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("limits: " + e.getMessage());
         }
         if (!help && !list) {
             if (config != null && (type != null || socketPath != null || fd >= 0 || !settings.isEmpty())) {
@@ -123,7 +162,8 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
         }
         return new LauncherArguments(Optional.ofNullable(config), Optional.ofNullable(plugins),
                 Optional.ofNullable(type), Optional.ofNullable(name), Optional.ofNullable(socketPath), fd, settings,
-                Optional.ofNullable(mode), Optional.ofNullable(group), uids, trace, stats, threads, help, list);
+                Optional.ofNullable(mode), Optional.ofNullable(group), uids, trace, stats, threads, connectionLimits, help,
+                list);
     }
 
     private static int number(String arg, String value, int min) {
