@@ -48,20 +48,30 @@ final class EventFds {
     }
 
     /**
-     * Checks that {@code fd} is an eventfd and makes it non-blocking, for the table to signal it later.
+     * Checks that {@code fd} is an eventfd, from the kind the kernel names in {@code /proc/self/fd}.
      *
-     * @return null if admitted, else why not (for the EINVAL reply's log line)
+     * @return null if it is, else why not (for the EINVAL reply's log line)
      */
-    static String admit(int fd) {
+    static String check(int fd) {
         try {
             String kind = Linux.fdTarget(fd);
-            if (!"anon_inode:[eventfd]".equals(kind)) {
-                return "fd " + fd + " is not an eventfd but " + kind;
-            }
+            return "anon_inode:[eventfd]".equals(kind) ? null : "fd " + fd + " is not an eventfd but " + kind;
+        } catch (ErrnoException e) {
+            return "fd " + fd + " is not an eventfd: " + e.getMessage();
+        }
+    }
+
+    /**
+     * Sets {@code O_NONBLOCK} on a {@link #check checked} eventfd, for the table to signal it later.
+     *
+     * @return null if done, else why not
+     */
+    static String makeNonBlocking(int fd) {
+        try {
             Linux.setNonBlocking(fd);
             return null;
         } catch (ErrnoException e) {
-            return "fd " + fd + " cannot be checked: " + e.getMessage();
+            return "eventfd " + fd + " cannot be made non-blocking: " + e.getMessage();
         }
     }
 

@@ -289,12 +289,19 @@ public final class IrqTable implements Interrupts {
     /**
      * Every fd of a SET_IRQS, trigger or notifier, must be an eventfd: the table writes to triggers on event loops
      * and the session polls notifiers there, so a pipe, file or socket is EINVAL (a regular file cannot even be
-     * polled). Each eventfd is made non-blocking (see {@link EventFds}). Checked here, once per fd, so that
-     * signalling needs no check.
+     * polled). Once all are checked, each is made non-blocking (see {@link EventFds}), so that a refused request
+     * leaves even the flags of its eventfds as they were. Checked here, once per fd, so that signalling needs no
+     * check.
      */
     private void admitEventFds(SetIrqs r, FdSet fds) {
         for (int i = 0; i < fds.size(); i++) {
-            String refused = EventFds.admit(fds.get(i));
+            String refused = EventFds.check(fds.get(i));
+            if (refused != null) {
+                throw invalid(r, refused);
+            }
+        }
+        for (int i = 0; i < fds.size(); i++) {
+            String refused = EventFds.makeNonBlocking(fds.get(i));
             if (refused != null) {
                 throw invalid(r, refused);
             }
