@@ -39,8 +39,8 @@ class MsixWhileDisabledIsolationTest {
                     FdSet.EMPTY)).isZero();
 
             try (InterruptFdIsolationTest.Doorbells abuse = new InterruptFdIsolationTest.Doorbells(victim, 2)) {
-                abuse.awaitRung(100);
                 bystander.awaitProgress(500);
+                abuse.awaitRung(100);
                 assertThat(abuse.errors()).isEmpty();
             }
             bystander.assertHealthy();
