@@ -10,8 +10,9 @@ import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 
 /**
- * The eventfds a client hands over with DEVICE_SET_IRQS: checked once when they arrive ({@link #admit}), then
- * signalled without allocating and without ever blocking ({@link #signal}).
+ * The eventfds a client hands over with DEVICE_SET_IRQS: checked and made non-blocking once, when they arrive
+ * ({@link #check}, {@link #makeNonBlocking}), then signalled without allocating and without ever blocking
+ * ({@link #signal}).
  *
  * <h2>Never blocking</h2>
  * A {@code write(2)} to an eventfd blocks while the counter cannot take the value (at its maximum,
