@@ -11,12 +11,16 @@ public interface Interrupts {
     /** Lowers the INTx line. */
     void deassertIntx();
 
-    /** Fires MSI vector {@code vector}. */
+    /**
+     * Fires MSI vector {@code vector}; if the guest masked it, its pending bit is set instead and it fires when
+     * unmasked. Dropped while MSI is disabled in configuration space (a PCI function must not send MSI then).
+     */
     void triggerMsi(int vector);
 
     /**
      * Fires MSI-X vector {@code vector}; if the guest masked it (or the whole function), its pending bit is set
-     * instead and it fires when unmasked.
+     * instead and it fires when unmasked. Dropped, with no pending bit, while MSI-X is disabled in configuration
+     * space (a PCI function must not use MSI-X then).
      */
     void triggerMsix(int vector);
 

@@ -20,6 +20,7 @@ import io.vfiouser.server.ServerOptions;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Errno;
 import io.vfiouser.transport.linux.Linux;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.TimeUnit;
@@ -33,6 +34,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 class DmaAndInterruptsTest {
     private static final long RAM = 0x1000_0000L;
     private static final int RAM_SIZE = 4 << 20;
+    /** The largest value an eventfd counter holds: a write of 1 blocks then, unless the file is non-blocking. */
+    static final long FULL_COUNTER = 0xffff_ffff_ffff_fffeL;
     private ServerFixture fixture;
 
     @BeforeEach
@@ -153,6 +156,107 @@ class DmaAndInterruptsTest {
                 Linux.close(fd);
             }
         }
+    }
+
+    @Test
+    void setIrqsWithAPipeAFileOrASocketIsEinval() throws Exception {
+        VfioUserClient client = fixture.client();
+        int[] pipe = Linux.pipe(false);
+        int[] pair = Linux.socketPair(false);
+        int file = Linux.memfdCreate("not-an-eventfd");
+        int event = Linux.eventfd(0, 0);
+        try {
+            enableMsix(client);
+            for (int bad : new int[] {pipe[1], pipe[0], pair[0], file}) {
+                assertThat(errno(client, VfioUserCommand.DEVICE_SET_IRQS,
+                        SetIrqs.of(SetIrqs.ACTION_TRIGGER | SetIrqs.DATA_EVENTFD, 2, 0, 1), FdSet.of(Linux.dup(bad))))
+                        .as("fd %s", Linux.fdTarget(bad)).isEqualTo(Errno.EINVAL);
+            }
+            // an eventfd among them does not help
+            assertThat(errno(client, VfioUserCommand.DEVICE_SET_IRQS,
+                    SetIrqs.of(SetIrqs.ACTION_TRIGGER | SetIrqs.DATA_EVENTFD, 2, 0, 2),
+                    FdSet.of(Linux.dup(event), Linux.dup(pipe[1])))).isEqualTo(Errno.EINVAL);
+            assertThat(Linux.isNonBlocking(event)).as("a refused request changes nothing").isFalse();
+            writeVectorControl(client, 0, 0);
+            writeVectorControl(client, 1, 0);
+            writeRegister(client, NullDevice.DOORBELL, 0);
+            writeRegister(client, NullDevice.DOORBELL, 1);
+            assertThat(eventfdCount(event)).isZero();
+            Linux.setNonBlocking(pipe[0]);
+            assertThat(Linux.read(pipe[0], Arena.ofAuto().allocate(8))).as("nothing written to the pipe").isEqualTo(-1);
+        } finally {
+            for (int fd : new int[] {pipe[0], pipe[1], pair[0], pair[1], file, event}) {
+                Linux.close(fd);
+            }
+        }
+    }
+
+    @Test
+    void aFullBlockingEventfdDropsTheSignalOfItsVectorWithoutStoppingTheServer() throws Exception {
+        VfioUserClient client = fixture.client();
+        int full = Linux.eventfd(0, 0); // blocking, as a careless client might make it
+        int other = Linux.eventfd(0, Linux.EFD_NONBLOCK);
+        try {
+            Linux.eventfdWrite(full, FULL_COUNTER);
+            enableMsix(client);
+            assertThat(errno(client, VfioUserCommand.DEVICE_SET_IRQS,
+                    SetIrqs.of(SetIrqs.ACTION_TRIGGER | SetIrqs.DATA_EVENTFD, 2, 0, 2),
+                    FdSet.of(Linux.dup(full), Linux.dup(other)))).isZero();
+            writeVectorControl(client, 0, 0);
+            writeVectorControl(client, 1, 0);
+            // Before the fix the server's event loop blocked in write(2) here, and this reply never came.
+            for (int i = 0; i < 3; i++) {
+                writeRegister(client, NullDevice.DOORBELL, 0);
+                writeRegister(client, NullDevice.DOORBELL, 1);
+            }
+            assertThat(readRegister(client, NullDevice.SCRATCH)).isZero();
+            assertThat(eventfdCount(full)).as("coalesced with the unread signals").isEqualTo(FULL_COUNTER);
+            assertThat(Linux.eventfdRead(other)).as("the other vector is served").isEqualTo(3);
+            // once the client reads its eventfd, the vector is signalled again
+            assertThat(Linux.eventfdRead(full)).isEqualTo(FULL_COUNTER);
+            writeRegister(client, NullDevice.DOORBELL, 0);
+            assertThat(Linux.eventfdRead(full)).isEqualTo(1);
+        } finally {
+            Linux.eventfdRead(full); // non-blocking by now; if not, this releases a blocked server
+            Linux.close(full);
+            Linux.close(other);
+        }
+    }
+
+    @Test
+    void aDoorbellWhileMsixIsDisabledFiresNothingAndNothingPends() throws Exception {
+        VfioUserClient client = fixture.client();
+        int event = Linux.eventfd(0, Linux.EFD_NONBLOCK);
+        try {
+            // eventfd assigned and vector unmasked, but the Enable bit in config space is clear
+            assertThat(errno(client, VfioUserCommand.DEVICE_SET_IRQS,
+                    SetIrqs.of(SetIrqs.ACTION_TRIGGER | SetIrqs.DATA_EVENTFD, 2, 3, 1),
+                    FdSet.of(Linux.dup(event)))).isZero();
+            writeVectorControl(client, 3, 0);
+            writeRegister(client, NullDevice.DOORBELL, 3);
+            assertThat(Linux.eventfdRead(event)).as("PCI: no MSI-X message while Enable is clear").isEqualTo(-1);
+            assertThat(readPba(client)).isZero();
+            writeVectorControl(client, 3, 1);
+            writeRegister(client, NullDevice.DOORBELL, 3);
+            assertThat(readPba(client)).as("masked and disabled: nothing pends either").isZero();
+            writeVectorControl(client, 3, 0);
+            enableMsix(client);
+            assertThat(Linux.eventfdRead(event)).as("enabling fires nothing that was dropped").isEqualTo(-1);
+            writeRegister(client, NullDevice.DOORBELL, 3);
+            assertThat(Linux.eventfdRead(event)).isEqualTo(1);
+        } finally {
+            Linux.close(event);
+        }
+    }
+
+    /** An eventfd's counter, read from /proc without consuming it (and without blocking on a blocking one). */
+    static long eventfdCount(int fd) throws Exception {
+        for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/fdinfo/" + fd))) {
+            if (line.startsWith("eventfd-count:")) {
+                return Long.parseUnsignedLong(line.substring("eventfd-count:".length()).trim(), 16);
+            }
+        }
+        throw new AssertionError("fd " + fd + " is not an eventfd");
     }
 
     private static void enableMsix(VfioUserClient client) throws Exception {

@@ -10,6 +10,7 @@ import io.vfiouser.codec.message.RegionAccess;
 import io.vfiouser.codec.message.SetIrqs;
 import io.vfiouser.examples.gpio.PciIdio16;
 import io.vfiouser.transport.FdSet;
+import io.vfiouser.transport.linux.Errno;
 import io.vfiouser.transport.linux.Linux;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -55,6 +56,38 @@ class IntxTest {
             } finally {
                 Linux.close(trigger);
                 Linux.close(resample);
+            }
+        }
+    }
+
+    @Test
+    void aResampleFdThatCannotBePolledIsEinvalAndTheLineStillWorks() throws Exception {
+        try (ServerFixture fixture = new ServerFixture(PciIdio16.description("gpio"), new PciIdio16())) {
+            VfioUserClient client = fixture.client();
+            int file = Linux.memfdCreate("not-a-resample-fd");
+            int[] pipe = Linux.pipe(false);
+            int trigger = Linux.eventfd(0, Linux.EFD_NONBLOCK);
+            try {
+                // A regular file cannot be polled (epoll_ctl says EPERM), a pipe could block: both refused at once.
+                for (int bad : new int[] {file, pipe[0]}) {
+                    assertThat(errno(client, VfioUserCommand.DEVICE_SET_IRQS,
+                            SetIrqs.of(SetIrqs.ACTION_UNMASK | SetIrqs.DATA_EVENTFD, 0, 0, 1),
+                            FdSet.of(Linux.dup(bad)))).isEqualTo(Errno.EINVAL);
+                }
+                assertThat(errno(client, VfioUserCommand.DEVICE_SET_IRQS,
+                        SetIrqs.of(SetIrqs.ACTION_TRIGGER | SetIrqs.DATA_EVENTFD, 0, 0, 1),
+                        FdSet.of(Linux.dup(pipe[1])))).isEqualTo(Errno.EINVAL);
+                assertThat(errno(client, VfioUserCommand.DEVICE_SET_IRQS,
+                        SetIrqs.of(SetIrqs.ACTION_TRIGGER | SetIrqs.DATA_EVENTFD, 0, 0, 1),
+                        FdSet.of(Linux.dup(trigger)))).isZero();
+                assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(2, BAR, 1))).isZero();
+                write(client, 0, 0x01);
+                assertThat(awaitSignal(trigger)).isEqualTo(1);
+            } finally {
+                Linux.close(file);
+                Linux.close(pipe[0]);
+                Linux.close(pipe[1]);
+                Linux.close(trigger);
             }
         }
     }

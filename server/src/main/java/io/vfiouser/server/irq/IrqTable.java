@@ -22,6 +22,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.StampedLock;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
@@ -56,9 +57,18 @@ import org.apache.logging.log4j.Logger;
  * the table, as a host kernel unmasks a physical vector when VFIO requests its IRQ: QEMU emulates the table
  * itself and never writes ours, so without this its vectors would stay masked for ever.</li>
  * </ul>
- * A vector that fires unmasked without an eventfd is dropped; so is a pending one unmasked without an eventfd.
- * The explicit {@link #triggerMsi}/{@link #triggerMsix} do not consult the MSI/MSI-X Enable bits (the client
- * assigns eventfds only while a type is enabled); {@link #trigger} does, to pick the type.
+ * As on PCI, MSI and MSI-X vectors fire only while their Enable bit in configuration space is set
+ * ({@link #setMsiControl}, {@link #setMsixControl}): a function with the bit clear must not send those messages,
+ * so a trigger then is dropped and sets no pending bit (the spec gives pending bits only to masked vectors of an
+ * enabled function). Pending bits set while enabled stay across a disable and fire when the vector is deliverable
+ * again. A vector that fires unmasked without an eventfd is dropped; so is a pending one unmasked without an
+ * eventfd. {@link #trigger} consults the Enable bits to pick the type. The loopback of SET_IRQS TRIGGER with
+ * DATA_NONE/DATA_BOOL is the client's own request and signals the eventfds as they are.
+ *
+ * <h2>Eventfds</h2>
+ * Every fd of a SET_IRQS must be an eventfd (else EINVAL, nothing changes) and is made non-blocking; a signal to an
+ * eventfd whose counter is full is dropped, counted ({@link #signalsDropped()}) and logged once per table. No
+ * trigger ever blocks, so a client cannot stop an event loop through its interrupts (details in {@code EventFds}).
  *
  * <h2>Notifier eventfds</h2>
  * SET_IRQS MASK+EVENTFD and UNMASK+EVENTFD register, per vector, an eventfd that the <em>client</em> signals to
@@ -77,12 +87,14 @@ public final class IrqTable implements Interrupts {
     private static final int NO_FD = -1;
     private static final VarHandle INTX_LEVEL;
     private static final VarHandle MSI_PENDING;
+    private static final VarHandle DROP_REPORTED;
 
     static {
         try {
             MethodHandles.Lookup lookup = MethodHandles.lookup();
             INTX_LEVEL = lookup.findVarHandle(IrqTable.class, "intxLevel", boolean.class);
             MSI_PENDING = lookup.findVarHandle(IrqTable.class, "msiPending", int.class);
+            DROP_REPORTED = lookup.findVarHandle(IrqTable.class, "dropReported", boolean.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -134,6 +146,9 @@ public final class IrqTable implements Interrupts {
     // MSI-X
     private boolean msixEnabled;
     private boolean msixFunctionMasked;
+    // signals a full (or failed) eventfd did not take
+    private final LongAdder signalsDropped = new LongAdder();
+    private volatile boolean dropReported;
 
     /**
      * @param description the device, for its interrupt counts and MSI-X table and PBA placement
@@ -200,6 +215,7 @@ public final class IrqTable implements Interrupts {
         Aftermath aftermath = new Aftermath();
         try {
             validate(request, fds.size());
+            admitEventFds(request, fds);
             long stamp = lock.writeLock();
             try {
                 apply(request, fds, aftermath);
@@ -270,6 +286,28 @@ public final class IrqTable implements Interrupts {
         }
     }
 
+    /**
+     * Every fd of a SET_IRQS, trigger or notifier, must be an eventfd: the table writes to triggers on event loops
+     * and the session polls notifiers there, so a pipe, file or socket is EINVAL (a regular file cannot even be
+     * polled). Once all are checked, each is made non-blocking (see {@link EventFds}), so that a refused request
+     * leaves even the flags of its eventfds as they were. Checked here, once per fd, so that signalling needs no
+     * check.
+     */
+    private void admitEventFds(SetIrqs r, FdSet fds) {
+        for (int i = 0; i < fds.size(); i++) {
+            String refused = EventFds.check(fds.get(i));
+            if (refused != null) {
+                throw invalid(r, refused);
+            }
+        }
+        for (int i = 0; i < fds.size(); i++) {
+            String refused = EventFds.makeNonBlocking(fds.get(i));
+            if (refused != null) {
+                throw invalid(r, refused);
+            }
+        }
+    }
+
     private VfioUserProtocolException invalid(SetIrqs r, String what) {
         LOG.debug("{}: SET_IRQS {} rejected: {}", name, r, what);
         return new VfioUserProtocolException(Errno.EINVAL, "DEVICE_SET_IRQS: " + what);
@@ -297,10 +335,7 @@ public final class IrqTable implements Interrupts {
                     // Loopback: signal the eventfds as they are, masks notwithstanding (as libvfio-user does).
                     for (int i = 0; i < count; i++) {
                         if (dataType == DATA_NONE || isTrue(r.data(), i)) {
-                            int fd = triggers[type.index()][start + i];
-                            if (fd >= 0) {
-                                EventFds.signal(fd);
-                            }
+                            signal(type, start + i, triggers[type.index()][start + i]);
                         }
                     }
                 }
@@ -474,7 +509,7 @@ public final class IrqTable implements Interrupts {
     }
 
     /**
-     * The MSI capability's Message Control changed.
+     * The MSI capability's Message Control changed. Enabling fires the pending vectors that are not masked.
      *
      * @param vectors the vectors enabled by Multiple Message Enable (1, 2, 4, ... 32); {@link #trigger} folds
      *                vector numbers into them as a function does with the low bits of its message data
@@ -483,9 +518,13 @@ public final class IrqTable implements Interrupts {
         long stamp = lock.writeLock();
         try {
             boolean was = intxDeliverableLocked();
+            boolean wasEnabled = msiEnabled;
             msiEnabled = enabled;
             int capable = Math.max(1, counts[IrqType.MSI.index()]);
             msiVectors = Integer.highestOneBit(Math.max(1, Math.min(vectors, capable)));
+            if (enabled && !wasEnabled) {
+                firePendingMsiLocked(~msiEffectiveMask());
+            }
             if (!was) {
                 resignalIntxLocked();
             }
@@ -515,17 +554,17 @@ public final class IrqTable implements Interrupts {
     }
 
     /**
-     * The MSI-X capability's Message Control changed. Clearing the Function Mask fires the pending vectors that
-     * are not masked in the table.
+     * The MSI-X capability's Message Control changed. When the function becomes able to send (enabled, Function
+     * Mask clear), the pending vectors that are not masked in the table fire.
      */
     public void setMsixControl(boolean enabled, boolean functionMasked) {
         long stamp = lock.writeLock();
         try {
             boolean was = intxDeliverableLocked();
-            boolean wasFunctionMasked = msixFunctionMasked;
+            boolean wasDeliverable = msixEnabled && !msixFunctionMasked;
             msixEnabled = enabled;
             msixFunctionMasked = functionMasked;
-            if (wasFunctionMasked && !functionMasked) {
+            if (!wasDeliverable && enabled && !functionMasked) {
                 for (int v = 0; v < counts[IrqType.MSIX.index()]; v++) {
                     firePendingMsixLocked(v);
                 }
@@ -539,6 +578,14 @@ public final class IrqTable implements Interrupts {
     }
 
     // ---------------------------------------------------------------------------------------------- queries
+
+    /**
+     * Signals dropped since the table was made because the client's eventfd was full (it has not read
+     * 2^64-2 signals) or the write failed: the interrupt was coalesced with the unread ones.
+     */
+    public long signalsDropped() {
+        return signalsDropped.sum();
+    }
 
     /** Whether the device holds its INTx line high. */
     public boolean intxAsserted() {
@@ -604,7 +651,7 @@ public final class IrqTable implements Interrupts {
         INTX_LEVEL.setVolatile(this, false);
     }
 
-    /** Fires MSI vector {@code vector} (0 up to the capability's vector count). */
+    /** Fires MSI vector {@code vector} (0 up to the capability's vector count); dropped while MSI is disabled. */
     @Override
     public void triggerMsi(int vector) {
         Objects.checkIndex(vector, counts[IrqType.MSI.index()]);
@@ -617,18 +664,22 @@ public final class IrqTable implements Interrupts {
     }
 
     private void triggerMsiLocked(int vector) {
+        if (!msiEnabled) {
+            return; // PCI: a function whose MSI Enable is clear must not send MSI messages; nothing pends
+        }
         int bit = 1 << vector;
         if ((msiEffectiveMask() & bit) != 0) {
             int ignored = (int) MSI_PENDING.getAndBitwiseOr(this, bit);
             return;
         }
-        int fd = triggers[IrqType.MSI.index()][vector];
-        if (fd >= 0) {
-            EventFds.signal(fd);
-        }
+        signal(IrqType.MSI, vector, triggers[IrqType.MSI.index()][vector]);
     }
 
-    /** Fires MSI-X vector {@code vector} (0 up to the table size). */
+    /**
+     * Fires MSI-X vector {@code vector} (0 up to the table size): signalled if MSI-X is enabled and the vector
+     * unmasked, pending in the PBA if enabled and masked (by its Mask bit or the Function Mask), dropped if MSI-X
+     * is disabled.
+     */
     @Override
     public void triggerMsix(int vector) {
         Objects.checkIndex(vector, counts[IrqType.MSIX.index()]);
@@ -641,14 +692,14 @@ public final class IrqTable implements Interrupts {
     }
 
     private void triggerMsixLocked(int vector) {
+        if (!msixEnabled) {
+            return; // PCI: a function whose MSI-X Enable is clear must not use MSI-X; nothing pends
+        }
         if (msixFunctionMasked || msix.maskedLocked(vector)) {
             msix.setPending(vector);
             return;
         }
-        int fd = triggers[IrqType.MSIX.index()][vector];
-        if (fd >= 0) {
-            EventFds.signal(fd);
-        }
+        signal(IrqType.MSIX, vector, triggers[IrqType.MSIX.index()][vector]);
     }
 
     /**
@@ -692,8 +743,8 @@ public final class IrqTable implements Interrupts {
         long stamp = lock.readLock();
         try {
             int[] fds = triggers[type.index()];
-            if (fds.length > 0 && fds[0] >= 0) {
-                EventFds.signal(fds[0]);
+            if (fds.length > 0) {
+                signal(type, 0, fds[0]);
             }
         } finally {
             lock.unlockRead(stamp);
@@ -715,8 +766,23 @@ public final class IrqTable implements Interrupts {
 
     private void signalIntxLocked() {
         int[] fds = triggers[IrqType.INTX.index()];
-        if (fds.length > 0 && fds[0] >= 0) {
-            EventFds.signal(fds[0]);
+        if (fds.length > 0) {
+            signal(IrqType.INTX, 0, fds[0]);
+        }
+    }
+
+    /**
+     * Signals {@code fd} (nothing without one). A full eventfd drops the signal: counted, and told once per table,
+     * since a client that never reads its eventfd would otherwise fill the log.
+     */
+    private void signal(IrqType type, int vector, int fd) {
+        if (fd < 0 || EventFds.signal(fd)) {
+            return;
+        }
+        signalsDropped.increment();
+        if (!dropReported && DROP_REPORTED.compareAndSet(this, false, true)) {
+            LOG.warn("{}: {} vector {}: the client's eventfd is full or failed, the signal is dropped (further drops "
+                    + "are counted, not logged)", name, type, vector);
         }
     }
 
@@ -724,26 +790,24 @@ public final class IrqTable implements Interrupts {
         return msiConfigMask | msiIrqMask;
     }
 
-    /** Fires and clears the pending bits among {@code unmasked}. */
+    /** Fires and clears the pending bits among {@code unmasked}, while MSI is enabled. */
     private void firePendingMsiLocked(int unmasked) {
+        if (!msiEnabled) {
+            return;
+        }
         int fire = (int) MSI_PENDING.getAndBitwiseAnd(this, ~unmasked) & unmasked;
         int[] fds = triggers[IrqType.MSI.index()];
         while (fire != 0) {
             int v = Integer.numberOfTrailingZeros(fire);
             fire &= fire - 1;
-            if (fds[v] >= 0) {
-                EventFds.signal(fds[v]);
-            }
+            signal(IrqType.MSI, v, fds[v]);
         }
     }
 
-    /** If MSI-X vector {@code v} is deliverable and pending, clears the bit and fires it. */
+    /** If MSI-X vector {@code v} is deliverable (enabled, unmasked) and pending, clears the bit and fires it. */
     void firePendingMsixLocked(int v) {
-        if (!msixFunctionMasked && !msix.maskedLocked(v) && msix.clearPending(v)) {
-            int fd = triggers[IrqType.MSIX.index()][v];
-            if (fd >= 0) {
-                EventFds.signal(fd);
-            }
+        if (msixEnabled && !msixFunctionMasked && !msix.maskedLocked(v) && msix.clearPending(v)) {
+            signal(IrqType.MSIX, v, triggers[IrqType.MSIX.index()][v]);
         }
     }
 

@@ -34,6 +34,7 @@ class ConcurrencyTest {
     void setUp() {
         fdsBefore = FdCount.now();
         table = new IrqTable(Devices.full(), new RecordingListener());
+        table.setMsixControl(true, false);
         efds = Efd.many(MSIX_VECTORS);
     }
 

@@ -294,6 +294,7 @@ class IrqTableTest {
         Efd[] msi = Efd.many(4);
         try {
             set(req(TRIGGER_EVENTFD, IrqType.MSI, 0, 4), Efd.give(msi, 0, 4));
+            table.setMsiControl(true, 4);
             table.setMsiMask(0b0100);
             table.triggerMsi(2);
             table.triggerMsi(2);
@@ -318,6 +319,7 @@ class IrqTableTest {
         Efd[] msi = Efd.many(4);
         try {
             set(req(TRIGGER_EVENTFD, IrqType.MSI, 0, 4), Efd.give(msi, 0, 4));
+            table.setMsiControl(true, 4);
             set(req(MASK_NONE, IrqType.MSI, 1, 2));
             assertThat(listener.takeMasks()).containsExactly("mask MSI 1+2");
             table.setMsiMask(0b0010);
@@ -340,13 +342,41 @@ class IrqTableTest {
         Efd[] msi = Efd.many(1);
         try {
             set(req(TRIGGER_EVENTFD, IrqType.MSI, 0, 1), Efd.give(msi, 0, 1));
+            table.setMsiControl(true, 1);
             set(req(MASK_NONE, IrqType.MSI, 0, 1));
             table.triggerMsi(0);
+            assertThat(table.msiPending()).isEqualTo(1);
             set(req(TRIGGER_NONE, IrqType.MSI, 0, 0));
             assertThat(table.msiPending()).as("unmasked with no eventfd left: dropped").isZero();
             set(req(TRIGGER_EVENTFD, IrqType.MSI, 0, 1), Efd.give(msi, 0, 1));
             table.triggerMsi(0);
             assertThat(msi[0].signals()).isEqualTo(1);
+        } finally {
+            Efd.closeAll(msi);
+        }
+    }
+
+    @Test
+    void msiFiredWhileDisabledIsDroppedNotPending() {
+        Efd[] msi = Efd.many(2);
+        try {
+            set(req(TRIGGER_EVENTFD, IrqType.MSI, 0, 2), Efd.give(msi, 0, 2));
+            table.setMsiMask(0b10);
+            table.triggerMsi(0);
+            table.triggerMsi(1);
+            assertThat(msi[0].signals() + msi[1].signals()).as("PCI: no MSI message while Enable is clear").isZero();
+            assertThat(table.msiPending()).as("and nothing pends, masked or not").isZero();
+            table.setMsiControl(true, 2);
+            assertThat(msi[0].signals() + msi[1].signals()).isZero();
+            table.triggerMsi(1);
+            assertThat(table.msiPending()).isEqualTo(0b10);
+            table.setMsiControl(false, 2);
+            table.setMsiMask(0);
+            assertThat(msi[1].signals()).as("unmasked while disabled: still pending").isZero();
+            assertThat(table.msiPending()).isEqualTo(0b10);
+            table.setMsiControl(true, 2);
+            assertThat(msi[1].signals()).as("fires when enabled again").isEqualTo(1);
+            assertThat(table.msiPending()).isZero();
         } finally {
             Efd.closeAll(msi);
         }
@@ -517,8 +547,10 @@ class IrqTableTest {
             set(req(TRIGGER_EVENTFD, IrqType.MSIX, 0, 2), Efd.give(msix, 0, 2));
             table.setIntxDisabled(true);
             table.assertIntx();
+            table.setMsiControl(true, 1);
             table.setMsiMask(1);
             table.triggerMsi(0);
+            assertThat(table.msiPending()).isEqualTo(1);
             table.setMsixControl(true, true);
             table.triggerMsix(1);
 
@@ -535,7 +567,14 @@ class IrqTableTest {
             table.assertIntx();
             assertThat(intx.signals()).as("INTx-disable cleared by reset").isEqualTo(1);
             table.triggerMsi(0);
+            table.triggerMsix(1);
+            assertThat(msi[0].signals() + msix[1].signals()).as("MSI and MSI-X disabled by reset").isZero();
+            assertThat(table.msiPending()).isZero();
+            assertThat(table.msix().isPending(1)).isFalse();
+            table.setMsiControl(true, 1);
+            table.triggerMsi(0);
             assertThat(msi[0].signals()).as("MSI mask cleared by reset").isEqualTo(1);
+            table.setMsixControl(true, false);
             table.triggerMsix(1);
             assertThat(msix[1].signals()).isZero();
             assertThat(table.msix().isPending(1)).isTrue();

@@ -41,6 +41,7 @@ class MsixTest {
         fdsBefore = FdCount.now();
         listener = new RecordingListener();
         table = new IrqTable(Devices.full(), listener);
+        table.setMsixControl(true, false); // the guest enabled MSI-X (QEMU forwards the write before SET_IRQS)
         efds = Efd.many(MSIX_VECTORS);
     }
 
@@ -238,8 +239,55 @@ class MsixTest {
     }
 
     @Test
+    void aVectorFiredWhileMsixIsDisabledIsDroppedNotPending() {
+        set(req(TRIGGER_EVENTFD, IrqType.MSIX, 0, 2), Efd.give(efds, 0, 2)); // vectors 0 and 1 unmasked
+        set(req(MASK_NONE, IrqType.MSIX, 1, 1));
+        table.setMsixControl(false, false);
+        table.triggerMsix(0);
+        table.triggerMsix(1);
+        assertThat(signals()).as("PCI: no MSI-X message while Enable is clear").isEqualTo(new long[MSIX_VECTORS]);
+        assertThat(readPba(0, 8)).as("and nothing pends, masked or not").isZero();
+        table.setMsixControl(false, true);
+        table.triggerMsix(0);
+        assertThat(readPba(0, 8)).as("the Function Mask does not matter while disabled").isZero();
+
+        table.setMsixControl(true, false);
+        assertThat(signals()).as("enabling fires nothing that was dropped").isEqualTo(new long[MSIX_VECTORS]);
+        table.triggerMsix(0);
+        assertThat(signals()).isEqualTo(only(0));
+    }
+
+    @Test
+    void aPendingVectorWaitsThroughADisableAndFiresWhenEnabledAndUnmasked() {
+        set(req(TRIGGER_EVENTFD, IrqType.MSIX, 6, 1), efds[6].give());
+        set(req(MASK_NONE, IrqType.MSIX, 6, 1));
+        table.triggerMsix(6);
+        assertThat(table.msix().isPending(6)).isTrue();
+        table.setMsixControl(false, false);
+        set(req(UNMASK_NONE, IrqType.MSIX, 6, 1));
+        assertThat(signals()).as("unmasked, but MSI-X is disabled").isEqualTo(new long[MSIX_VECTORS]);
+        assertThat(table.msix().isPending(6)).isTrue();
+        table.setMsixControl(true, true);
+        assertThat(signals()).as("enabled, but the function is masked").isEqualTo(new long[MSIX_VECTORS]);
+        table.setMsixControl(true, false);
+        assertThat(signals()).isEqualTo(only(6));
+        assertThat(table.msix().isPending(6)).isFalse();
+    }
+
+    @Test
+    void enablingWithTheFunctionUnmaskedFiresPendingUnmaskedVectors() {
+        set(req(TRIGGER_EVENTFD, IrqType.MSIX, 0, MSIX_VECTORS), Efd.give(efds, 0, MSIX_VECTORS));
+        table.setMsixControl(true, true);
+        table.triggerMsix(8);
+        table.setMsixControl(false, true);
+        table.setMsixControl(true, false); // enable and function unmask in one write
+        assertThat(signals()).isEqualTo(only(8));
+    }
+
+    @Test
     void pbaBeyondTheFirstWord() {
         IrqTable big = new IrqTable(Devices.withMsix(100), listener);
+        big.setMsixControl(true, false);
         big.triggerMsix(70);
         big.triggerMsix(99);
         assertThat(read(big, PBA_BAR, PBA_OFFSET + 8, 8)).isEqualTo((1L << 6) | (1L << 35));

@@ -51,6 +51,7 @@ public final class Linux {
     private static final int F_GETFL = 3;
     private static final int F_SETFL = 4;
     private static final int O_NONBLOCK = 0x800;
+    private static final int O_CLOEXEC = 0x80000;
     private static final int F_DUPFD_CLOEXEC = 1030;
     private static final int F_ADD_SEALS = 1033;
     private static final int F_GET_SEALS = 1034;
@@ -112,6 +113,8 @@ public final class Linux {
     private static final MethodHandle FCHMOD = call("fchmod", FunctionDescriptor.of(INT, INT, INT));
     private static final MethodHandle UNLINK = call("unlink", FunctionDescriptor.of(INT, PTR));
     private static final MethodHandle EVENTFD = call("eventfd", FunctionDescriptor.of(INT, INT, INT));
+    private static final MethodHandle PIPE2 = call("pipe2", FunctionDescriptor.of(INT, PTR, INT));
+    private static final MethodHandle READLINK = call("readlink", FunctionDescriptor.of(LONG, PTR, PTR, LONG));
 
     /** {@code struct stat} on x86-64: size 144, {@code st_mode} at 24, {@code st_size} at 48. */
     private static final long STAT_SIZE = 144;
@@ -516,6 +519,66 @@ public final class Linux {
             if ((flags & O_NONBLOCK) == 0 && (int) FCNTL.invokeExact(cs, fd, F_SETFL, flags | O_NONBLOCK) < 0) {
                 throw new ErrnoException("fcntl(F_SETFL)", errno(cs));
             }
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Whether {@code O_NONBLOCK} is set on {@code fd}'s open file description. */
+    public static boolean isNonBlocking(int fd) throws ErrnoException {
+        MemorySegment cs = capture();
+        try {
+            int flags = (int) FCNTL.invokeExact(cs, fd, F_GETFL, 0);
+            if (flags < 0) {
+                throw new ErrnoException("fcntl(F_GETFL)", errno(cs));
+            }
+            return (flags & O_NONBLOCK) != 0;
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** What {@code /proc/self/fd/<fd>} links to: a path, or a kind such as {@code anon_inode:[eventfd]}. */
+    public static String fdTarget(int fd) throws ErrnoException {
+        MemorySegment cs = capture();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment path = arena.allocateFrom("/proc/self/fd/" + fd);
+            MemorySegment target = arena.allocate(4096);
+            long n = (long) READLINK.invokeExact(cs, path, target, target.byteSize());
+            if (n < 0) {
+                throw new ErrnoException("readlink(/proc/self/fd/" + fd + ")", errno(cs));
+            }
+            return new String(target.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Whether {@code fd} is an eventfd, from the kind the kernel names in {@code /proc/self/fd} (an eventfd has no
+     * file type of its own: {@code fstat} shows an anonymous inode, as for a signalfd or a timerfd). A few
+     * microseconds: for checking an fd once when it is handed over, not per use.
+     */
+    public static boolean isEventFd(int fd) throws ErrnoException {
+        return "anon_inode:[eventfd]".equals(fdTarget(fd));
+    }
+
+    /** A close-on-exec pipe ({@code pipe2(2)}): {read end, write end}, blocking unless {@code nonBlocking}. */
+    public static int[] pipe(boolean nonBlocking) throws ErrnoException {
+        MemorySegment cs = capture();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment fds = arena.allocate(INT, 2);
+            int rc = (int) PIPE2.invokeExact(cs, fds, O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0));
+            if (rc < 0) {
+                throw new ErrnoException("pipe2", errno(cs));
+            }
+            return new int[] {fds.getAtIndex(INT, 0), fds.getAtIndex(INT, 1)};
         } catch (ErrnoException e) {
             throw e;
         } catch (Throwable t) {

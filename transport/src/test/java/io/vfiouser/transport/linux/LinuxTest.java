@@ -71,6 +71,50 @@ class LinuxTest {
     }
 
     @Test
+    void onlyAnEventfdIsAnEventfd() throws Exception {
+        int event = Linux.eventfd(0, 0);
+        int[] pipe = Linux.pipe(false);
+        int memfd = Linux.memfdCreate("linux-test");
+        int[] pair = Linux.socketPair(false);
+        try {
+            assertThat(Linux.isEventFd(event)).isTrue();
+            int copy = Linux.dup(event);
+            assertThat(Linux.isEventFd(copy)).as("a duplicate is the same eventfd").isTrue();
+            Linux.close(copy);
+            assertThat(Linux.fdTarget(pipe[1])).startsWith("pipe:[");
+            assertThat(Linux.isEventFd(pipe[0])).isFalse();
+            assertThat(Linux.isEventFd(pipe[1])).isFalse();
+            assertThat(Linux.isEventFd(memfd)).isFalse();
+            assertThat(Linux.isEventFd(pair[0])).isFalse();
+            assertThatThrownBy(() -> Linux.isEventFd(-1))
+                    .isInstanceOfSatisfying(ErrnoException.class, e -> assertThat(e.errno()).isEqualTo(Errno.ENOENT));
+        } finally {
+            for (int fd : new int[] {event, pipe[0], pipe[1], memfd, pair[0], pair[1]}) {
+                Linux.close(fd);
+            }
+        }
+    }
+
+    @Test
+    void nonBlockingIsAFlagOfTheOpenFileDescriptionSharedByDuplicates() throws Exception {
+        int fd = Linux.eventfd(0, 0);
+        int copy = Linux.dup(fd);
+        try {
+            assertThat(Linux.isNonBlocking(fd)).isFalse();
+            Linux.setNonBlocking(copy);
+            assertThat(Linux.isNonBlocking(copy)).isTrue();
+            assertThat(Linux.isNonBlocking(fd)).isTrue();
+            int[] pipe = Linux.pipe(true);
+            assertThat(Linux.isNonBlocking(pipe[1])).isTrue();
+            Linux.close(pipe[0]);
+            Linux.close(pipe[1]);
+        } finally {
+            Linux.close(fd);
+            Linux.close(copy);
+        }
+    }
+
+    @Test
     void dupGivesAnIndependentDescriptor() throws Exception {
         int fd = Linux.eventfd(0, Linux.EFD_NONBLOCK);
         int copy = Linux.dup(fd);
