@@ -102,6 +102,10 @@ public final class HostedDevice implements AutoCloseable {
                 // Reads grow up to a whole message, so a 1 MiB write arrives in few recvmsg calls.
                 ch.config().setRecvByteBufAllocator(
                         new io.netty.channel.AdaptiveRecvByteBufAllocator(64, 2048, options.maxMessageSize()));
+                // Replies queued above the high-water mark make the channel unwritable: the session then stops
+                // handling and reading the client's commands until they are below the low-water mark.
+                ch.config().setWriteBufferWaterMark(new io.netty.channel.WriteBufferWaterMark(
+                        options.limits().outboundLowWaterMark(), options.limits().outboundHighWaterMark()));
                 ChannelPipeline p = ch.pipeline();
                 p.addLast("traffic", new TrafficCounter(runtime.stats()));
                 VfioUserSession session = new VfioUserSession(runtime, options, lastTeardown);

@@ -50,9 +50,6 @@ import org.apache.logging.log4j.Logger;
 final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaMessenger {
     /** The newest protocol minor version the server speaks; a client gets {@code min(its minor, ours)}. */
     static final int OUR_MINOR = 2;
-    /** Queued commands above which the session stops reading from the socket, and below which it resumes. */
-    private static final int HIGH_WATER = 1024;
-    private static final int LOW_WATER = 128;
 
     private enum State { AWAITING_VERSION, NEGOTIATED, CLOSED }
 
@@ -73,6 +70,14 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     private VfioUserCapabilities client;
     /** A command is being handled (its future has not completed yet). */
     private boolean busy;
+    /** Bytes ({@code msg_size}) and fds of the commands waiting in {@link #queue}. */
+    private long queuedBytes;
+    private int queuedFds;
+    /** The queue went over one of its budgets and has not yet come back to an eighth of all of them. */
+    private boolean queueFull;
+    /** The previous client's teardown is not over yet. */
+    private boolean awaitingTeardown;
+    /** Whether this session switched auto-read off (the one place that decides it: {@link #updateReading}). */
     private boolean readingPaused;
     private boolean flushPending;
     private boolean flrPending;
@@ -159,8 +164,12 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         log.info("{}: client attached", runtime.name());
         if (!ready.isDone()) {
             // The previous client's device reset is still running: read nothing until it is over.
-            ctx.channel().config().setAutoRead(false);
-            ready.whenComplete((ok, err) -> ctx.executor().execute(() -> ctx.channel().config().setAutoRead(true)));
+            awaitingTeardown = true;
+            updateReading();
+            ready.whenComplete((ok, err) -> ctx.executor().execute(() -> {
+                awaitingTeardown = false;
+                updateReading();
+            }));
         }
         super.channelActive(ctx);
     }
@@ -173,6 +182,8 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         while ((item = queue.pollFirst()) != null) {
             ReferenceCountUtil.safeRelease(item);
         }
+        queuedBytes = 0;
+        queuedFds = 0;
         ClosedChannelException gone = new ClosedChannelException();
         for (PendingDma p : serverRequests.values()) {
             p.reply().completeExceptionally(gone);
@@ -250,6 +261,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             }
             if (header.isReply() && serverRequests.containsKey(header.msgId())) {
                 serverRequests.remove(header.msgId()).reply().complete(message);
+                updateReading();
                 return;
             }
             if (state == State.AWAITING_VERSION) {
@@ -272,6 +284,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 serverRequests.remove(header.msgId()).reply().completeExceptionally(
                         new VfioUserProtocolException(invalid.errno(), invalid.reason()));
                 invalid.release();
+                updateReading();
                 return;
             }
             if (state == State.AWAITING_VERSION) {
@@ -287,12 +300,21 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             ReferenceCountUtil.release(msg);
             return;
         }
-        queue.addLast((ReferenceCounted) msg);
-        if (!readingPaused && queue.size() > HIGH_WATER) {
-            readingPaused = true;
-            ctx.channel().config().setAutoRead(false);
-        }
+        ReferenceCounted item = (ReferenceCounted) msg;
+        queue.addLast(item);
+        queuedBytes += headerOf(item).messageSize();
+        queuedFds += fdsOf(item);
         drain();
+    }
+
+    /** The outbound buffer went over its high-water mark, or came back below its low-water mark. */
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) throws Exception {
+        if (state != State.CLOSED) {
+            drain();
+            flushIfPending();
+        }
+        super.channelWritabilityChanged(ctx);
     }
 
     @Override
@@ -300,13 +322,19 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         flushIfPending();
     }
 
-    /** Handles queued commands one after another until one has to wait, or the queue is empty. */
+    /**
+     * Handles queued commands one after another until one has to wait, the queue is empty, or the replies waiting
+     * to be sent are over the high-water mark (the client does not read them: its next commands wait, unread,
+     * until it does); then decides whether to read from the client.
+     */
     private void drain() {
-        while (!busy && state == State.NEGOTIATED) {
+        while (!busy && state == State.NEGOTIATED && ctx.channel().isWritable()) {
             ReferenceCounted item = queue.pollFirst();
             if (item == null) {
                 break;
             }
+            queuedBytes -= headerOf(item).messageSize();
+            queuedFds -= fdsOf(item);
             busy = true;
             CompletableFuture<VfioUserMessage> reply = handle(item);
             if (reply.isDone()) {
@@ -317,13 +345,52 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                     drain();
                     flushIfPending();
                 }));
-                return;
+                break;
             }
         }
-        if (readingPaused && queue.size() < LOW_WATER && state == State.NEGOTIATED) {
-            readingPaused = false;
-            ctx.channel().config().setAutoRead(true);
+        updateReading();
+    }
+
+    /**
+     * The one decision whether to read from the client, taken again whenever one of its inputs changes, so that
+     * no condition can resume reading while another still wants it paused. Reading stops while:
+     * <ul>
+     * <li>the previous client's teardown is not over;</li>
+     * <li>the channel is not writable: replies queued for the client are over
+     *     {@link ConnectionLimits#outboundHighWaterMark()} (until they are below the low-water mark);</li>
+     * <li>the command queue is full: more than {@link ConnectionLimits#maxQueuedCommands()} commands, more than
+     *     {@link ConnectionLimits#maxQueuedCommandBytes()} bytes of them, or more than half of
+     *     {@link ConnectionLimits#maxClientFds()} fds held by them (each message may carry {@code max_msg_fds});
+     *     reading resumes once all three are back to an eighth.</li>
+     * </ul>
+     * A device command that waits for the client's reply to a server DMA request would never complete if that
+     * reply stayed unread behind a full command queue (there is no timeout on server DMA requests), so while such
+     * a request is outstanding a full queue does not stop reading until it holds twice its budget.
+     */
+    private void updateReading() {
+        if (state == State.CLOSED) {
+            return;
         }
+        ConnectionLimits limits = options.limits();
+        int commands = queue.size();
+        if (!queueFull) {
+            queueFull = commands > limits.maxQueuedCommands() || queuedBytes > limits.maxQueuedCommandBytes()
+                    || queuedFds > limits.maxClientFds() / 2;
+        } else {
+            queueFull = commands > limits.maxQueuedCommands() / 8 || queuedBytes > limits.maxQueuedCommandBytes() / 8
+                    || queuedFds > limits.maxClientFds() / 16;
+        }
+        boolean queueStops = queueFull && (serverRequests.isEmpty() || commands > 2 * limits.maxQueuedCommands()
+                || queuedBytes > 2 * limits.maxQueuedCommandBytes() || queuedFds > limits.maxClientFds());
+        boolean pause = awaitingTeardown || !ctx.channel().isWritable() || queueStops;
+        if (pause != readingPaused) {
+            readingPaused = pause;
+            ctx.channel().config().setAutoRead(!pause);
+        }
+    }
+
+    private static int fdsOf(ReferenceCounted item) {
+        return item instanceof VfioUserMessage m ? m.fds().size() : ((VfioUserInvalidMessage) item).fds().size();
     }
 
     // -------------------------------------------------------------------------------- region fast path
@@ -334,7 +401,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
      */
     boolean fastPathOpen() {
         return state == State.NEGOTIATED && !busy && queue.isEmpty() && !flrPending && !log.isTraceEnabled()
-                && migration.running();
+                && migration.running() && ctx.channel().isWritable();
     }
 
     /** A reply the fast path built, sent like any other (flushed when the read burst is over). */
@@ -635,6 +702,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 id = nextServerId++ & 0xFFFF;
             }
             serverRequests.put(id, new PendingDma(reply));
+            updateReading();
             VfioUserMessage message = VfioUserMessage.command(id, command, payload);
             trace("->", message);
             ctx.writeAndFlush(message, ctx.voidPromise());
