@@ -76,6 +76,26 @@ public final class RawClient implements AutoCloseable {
         return b.flip();
     }
 
+    /** A REGION_WRITE of the 8 bytes of {@code value} at {@code offset} of {@code region}. */
+    public static ByteBuffer regionWrite(int id, int region, long offset, long value) {
+        ByteBuffer b = header(id, REGION_WRITE, 40, 0);
+        b.putLong(offset).putInt(region).putInt(8).putLong(value);
+        return b.flip();
+    }
+
+    /** A DMA_MAP of {@code size} bytes at {@code address}, readable and writable, without an fd (message mode). */
+    public static ByteBuffer dmaMapWithoutFd(int id, long address, long size) {
+        ByteBuffer b = header(id, 2, 48, 0);
+        b.putInt(32).putInt(3).putLong(0).putLong(address).putLong(size);
+        return b.flip();
+    }
+
+    /** A reply to a server's command {@code request}: its header with the reply flag, then {@code payload}. */
+    public static ByteBuffer replyTo(ByteBuffer request, byte[] payload) {
+        ByteBuffer b = header(request.getShort(0) & 0xFFFF, request.getShort(2) & 0xFFFF, 16 + payload.length, 1);
+        return b.put(payload).flip();
+    }
+
     /** A header-only message: {@code command} with no payload (most commands refuse it with EINVAL). */
     public static ByteBuffer headerOnly(int id, int command) {
         return header(id, command, 16, 0).flip();
@@ -117,6 +137,29 @@ public final class RawClient implements AutoCloseable {
         }
         ByteBuffer all = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN).put(header.rewind());
         return readFully(all).rewind();
+    }
+
+    /**
+     * {@link #readMessage()} that gives up after {@code timeout}: it then closes the connection (which ends the
+     * blocked read) and fails, so that a server that never answers fails a test instead of hanging it.
+     */
+    public ByteBuffer readMessage(java.time.Duration timeout) throws Exception {
+        java.util.concurrent.CompletableFuture<ByteBuffer> read = new java.util.concurrent.CompletableFuture<>();
+        // A platform thread: a virtual one would make the JDK open its poller's epoll fds for good.
+        Thread reader = Thread.ofPlatform().daemon().start(() -> {
+            try {
+                read.complete(readMessage());
+            } catch (Throwable t) {
+                read.completeExceptionally(t);
+            }
+        });
+        try {
+            return read.get(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            close();
+            reader.join();
+            throw new java.io.IOException("no message from the server within " + timeout);
+        }
     }
 
     private ByteBuffer readFully(ByteBuffer b) throws IOException {
