@@ -92,7 +92,7 @@ public final class HostedDevice implements AutoCloseable {
                 }
                 if (!client.compareAndSet(null, ch)) {
                     runtime.stats().clientRefused();
-                    log.warn("{}: refused a second client while one is attached", description.name());
+                    runtime.warnings().warn("{}: refused a second client while one is attached", description.name());
                     ch.close();
                     return;
                 }
@@ -126,14 +126,14 @@ public final class HostedDevice implements AutoCloseable {
         try {
             peer = ch.peerCredentials();
         } catch (io.vfiouser.transport.linux.ErrnoException e) {
-            log.warn("{}: refused a connection whose peer credentials cannot be read: {}", description.name(),
-                    e.getMessage());
+            runtime.warnings().warn("{}: refused a connection whose peer credentials cannot be read: {}",
+                    description.name(), e.getMessage());
             return false;
         }
         if (policy.allows(peer.uid())) {
             return true;
         }
-        log.warn("{}: refused a connection from uid {} (pid {}, gid {}): not in the allowed uids {}",
+        runtime.warnings().warn("{}: refused a connection from uid {} (pid {}, gid {}): not in the allowed uids {}",
                 description.name(), peer.uid(), peer.pid(), peer.gid(), policy.allowedUids());
         return false;
     }

@@ -56,6 +56,8 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     private final DeviceRuntime runtime;
     private final ServerOptions options;
     private final Logger log;
+    /** This connection's share of the device's log budget: every line the client can cause goes through it. */
+    private final RateLimitedLog.Connection warnings;
     private final ArrayDeque<ReferenceCounted> queue = new ArrayDeque<>();
     private final Map<Integer, PendingDma> serverRequests = new HashMap<>();
     private final IrqTable irqs;
@@ -81,6 +83,8 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     private boolean readingPaused;
     private boolean flushPending;
     private boolean flrPending;
+    /** The reason the connection closes has been logged once. */
+    private boolean closeLogged;
     private int nextServerId;
 
     private record PendingDma(CompletableFuture<VfioUserMessage> reply) {
@@ -96,6 +100,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         this.runtime = runtime;
         this.options = options;
         this.log = runtime.log();
+        this.warnings = runtime.warnings().connection();
         this.irqs = new IrqTable(runtime.description(), new IrqEvents());
         this.dmaTable = new DmaTable(new DmaListener(runtime));
         this.dmaSpace = new ServerDmaSpace(dmaTable, this, io.vfiouser.server.dma.DirtyLog.NONE,
@@ -161,7 +166,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
-        log.info("{}: client attached", runtime.name());
+        warnings.info("{}: client attached", runtime.name());
         if (!ready.isDone()) {
             // The previous client's device reset is still running: read nothing until it is over.
             awaitingTeardown = true;
@@ -204,7 +209,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             resample = null;
         }
         runtime.detach(this);
-        log.info("{}: client detached", runtime.name());
+        warnings.info("{}: client detached", runtime.name());
         super.channelInactive(ctx);
     }
 
@@ -229,17 +234,17 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             }
         }).thenCompose(f -> f).handle((ok, err) -> {
             if (err != null) {
-                log.warn("{}: reset after the client left failed", runtime.name(), err);
+                warnings.warn("{}: reset after the client left failed", runtime.name(), err);
             }
             return migration.afterReset();
         }).thenCompose(f -> f).whenComplete((ok, err) -> {
             if (err != null) {
-                log.warn("{}: reset after the client left failed", runtime.name(), err);
+                warnings.warn("{}: reset after the client left failed", runtime.name(), err);
             }
             try {
                 runtime.device().detached();
             } catch (RuntimeException e) {
-                log.warn("{}: detached() failed", runtime.name(), e);
+                warnings.warn("{}: detached() failed", runtime.name(), e);
             }
             teardown.complete(null);
         });
@@ -273,7 +278,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 return;
             }
         } else if (msg instanceof VfioUserInvalidMessage invalid) {
-            log.debug("{}: invalid message {}: {}", runtime.name(), invalid.header(), invalid.reason());
+            log.debug("{}: invalid message {}: {}", runtime.name(), invalid.header(), LogText.escape(invalid.reason()));
             traceInvalid(invalid);
             VfioUserHeader header = invalid.header();
             if (header.isCommand()) {
@@ -296,7 +301,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 return;
             }
         } else {
-            log.warn("{}: unexpected {} in the pipeline", runtime.name(), msg.getClass().getSimpleName());
+            warnings.warn("{}: unexpected {} in the pipeline", runtime.name(), msg.getClass().getSimpleName());
             ReferenceCountUtil.release(msg);
             return;
         }
@@ -486,9 +491,10 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 int errno = Errors.errnoOf(failure);
                 runtime.stats().error(errno);
                 if (Errors.isProtocolError(failure)) {
-                    log.debug("{}: {} failed: {}", runtime.name(), header, Errors.unwrap(failure).getMessage());
+                    log.debug("{}: {} failed: {}", runtime.name(), header,
+                            LogText.escape(Errors.unwrap(failure).getMessage()));
                 } else {
-                    log.warn("{}: {} failed", runtime.name(), header, Errors.unwrap(failure));
+                    warnings.warn("{}: {} failed", runtime.name(), header, Errors.unwrap(failure));
                 }
                 reply = header.isNoReply() ? null : VfioUserMessage.errorReply(header, errno);
             }
@@ -521,25 +527,25 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     private void negotiate(VfioUserMessage message) {
         VfioUserHeader header = message.header();
         if (!header.isCommand() || message.command() != VfioUserCommand.VERSION) {
-            log.warn("{}: first message was {}, not VERSION", runtime.name(), header);
+            warnings.warn("{}: first message was {}, not VERSION", runtime.name(), header);
             fail(header, Errno.EINVAL, true);
             return;
         }
         if (!message.fds().isEmpty()) {
-            log.warn("{}: VERSION carried {} fds; closing", runtime.name(), message.fds().size());
+            warnings.warn("{}: VERSION carried {} fds; closing", runtime.name(), message.fds().size());
             ctx.close();
             return;
         }
         VersionPayload version = message.payload(VersionPayload.class);
         if (version.major() != 0) {
-            log.warn("{}: client speaks major version {}", runtime.name(), version.major());
+            warnings.warn("{}: client speaks major version {}", runtime.name(), version.major());
             fail(header, Errno.EINVAL, true);
             return;
         }
         try {
             client = VfioUserCapabilities.parse(version.json(), VfioUserCapabilities.SPEC_DEFAULT_MAX_MSG_FDS);
         } catch (VfioUserProtocolException e) {
-            log.warn("{}: bad VERSION capabilities: {}", runtime.name(), e.getMessage());
+            warnings.warn("{}: bad VERSION capabilities: {}", runtime.name(), LogText.escape(e.getMessage()));
             fail(header, e.errno(), true);
             return;
         }
@@ -547,7 +553,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             ioEventFds = new IoEventFds(runtime.description().ioEventFds(), runtime.device(),
                     (io.netty.channel.IoEventLoop) ctx.channel().eventLoop());
         } catch (io.vfiouser.transport.linux.ErrnoException e) {
-            log.warn("{}: could not create the doorbell eventfds: {}", runtime.name(), e.getMessage());
+            warnings.warn("{}: could not create the doorbell eventfds: {}", runtime.name(), e.getMessage());
             fail(header, e.errno(), true);
             return;
         }
@@ -557,13 +563,14 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         state = State.NEGOTIATED;
         runtime.attach(this);
         syncIrqsFromConfig();
-        log.info("{}: negotiated version 0.{} with {}", runtime.name(), minor, client);
+        warnings.info("{}: negotiated version 0.{} with {}", runtime.name(), minor,
+                LogText.escape(String.valueOf(client)));
         trace("->", reply);
         ctx.writeAndFlush(reply, ctx.voidPromise());
         try {
             runtime.device().attached(new SessionContext(this));
         } catch (RuntimeException e) {
-            log.warn("{}: attached() failed", runtime.name(), e);
+            warnings.warn("{}: attached() failed", runtime.name(), e);
         }
     }
 
@@ -641,7 +648,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                     runtime.config().reset();
                     irqs.reset();
                     syncIrqsFromConfig();
-                    log.info("{}: reset ({})", runtime.name(), reason);
+                    warnings.info("{}: reset ({})", runtime.name(), reason);
                 })
                 .thenCompose(ok -> migration.afterReset());
     }
@@ -732,7 +739,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             try {
                 runtime.device().irqMaskChanged(type, start, count, masked);
             } catch (RuntimeException e) {
-                log.warn("{}: irqMaskChanged() failed", runtime.name(), e);
+                warnings.warn("{}: irqMaskChanged() failed", runtime.name(), e);
             }
         }
 
@@ -752,7 +759,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                             io.vfiouser.transport.linux.Linux.dup(newFd),
                             n -> irqs.mask(io.vfiouser.device.IrqType.INTX, 0, 1, false));
                 } catch (io.vfiouser.transport.linux.ErrnoException e) {
-                    log.warn("{}: cannot watch the INTx resample eventfd: {}", runtime.name(), e.getMessage());
+                    warnings.warn("{}: cannot watch the INTx resample eventfd: {}", runtime.name(), e.getMessage());
                 }
             }
         }
@@ -785,11 +792,17 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         return true;
     }
 
+    /**
+     * Closes the connection. Every write that fails after the client went away reports here again (one per
+     * queued reply): only the first says why the connection closes, the others go to DEBUG.
+     */
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        boolean first = !closeLogged;
+        closeLogged = true;
         if (cause instanceof VfioUserFramingException framing) {
             // The frame decoder closes the stream right after this; the reply is a best effort to say why.
-            log.warn("{}: closing the connection: {}", runtime.name(), framing.getMessage());
+            logClose(first, LogText.escape(framing.getMessage()), null);
             if (state != State.CLOSED) {
                 VfioUserMessage reply = VfioUserMessage.errorReply(framing.msgId(), framing.command(), Errno.EINVAL);
                 ctx.writeAndFlush(reply).addListener(ChannelFutureListener.CLOSE);
@@ -797,10 +810,20 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             return;
         }
         if (cause instanceof IOException) {
-            log.warn("{}: closing the connection: {}", runtime.name(), cause.getMessage());
+            logClose(first, LogText.escape(cause.getMessage()), null);
         } else {
-            log.warn("{}: closing the connection", runtime.name(), cause);
+            logClose(first, null, cause);
         }
         ctx.close();
+    }
+
+    private void logClose(boolean first, String why, Throwable cause) {
+        if (!first) {
+            log.debug("{}: closing the connection: {}", runtime.name(), why != null ? why : cause);
+        } else if (why != null) {
+            warnings.warn("{}: closing the connection: {}", runtime.name(), why);
+        } else {
+            warnings.warn("{}: closing the connection", runtime.name(), cause);
+        }
     }
 }
