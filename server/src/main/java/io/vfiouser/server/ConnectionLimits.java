@@ -8,14 +8,28 @@ import java.util.Objects;
  * process. Every limit is per connection unless it says otherwise; {@code docs/operations.md} lists them with their
  * defaults and what happens when a client reaches one.
  *
- * @param outboundHighWaterMark  bytes of replies queued for a client above which the server stops reading from it
- *                               (Netty's write-buffer high-water mark); reading resumes below
+ * <p><b>Inbound and outbound budgets.</b> The session takes one decision whether to read from a client, from all
+ * of the conditions below together, so that none resumes reading while another still wants it stopped. While the
+ * replies queued for a client are over {@code outboundHighWaterMark} (the channel is not writable), the session
+ * also handles none of the client's queued commands, and the region fast path declines: a client that does not
+ * read its replies holds at most about that many bytes of them, plus one reply (up to
+ * {@code max_data_xfer_size}), plus what one read of the socket brought (up to one message). The commands of
+ * that read wait in the queue, which is what {@code maxQueuedCommands} and {@code maxQueuedCommandBytes} bound
+ * (beyond that read). Everything queued is released when the client goes.
+ *
+ * @param outboundHighWaterMark  bytes of replies queued for a client above which the server stops handling and
+ *                               reading its commands (Netty's write-buffer high-water mark); it resumes below
  *                               {@code outboundLowWaterMark}
  * @param outboundLowWaterMark   see {@code outboundHighWaterMark}
  * @param maxQueuedCommands      commands received and not yet handled above which the server stops reading from
- *                               the client (reading resumes at an eighth of it)
- * @param maxQueuedCommandBytes  bytes of commands received and not yet handled above which the server stops
- *                               reading from the client (reading resumes at an eighth of it)
+ *                               the client (reading resumes when commands, their bytes and their fds are all back
+ *                               to an eighth of their budgets). Queued commands holding more than half of
+ *                               {@code maxClientFds} fds stop reading too (each message may carry
+ *                               {@code max_msg_fds}). While a device waits for the client's reply to a server
+ *                               DMA request, a full queue stops reading only at twice these budgets, so the reply
+ *                               can still be read (server DMA requests have no timeout)
+ * @param maxQueuedCommandBytes  bytes ({@code msg_size}) of commands received and not yet handled above which the
+ *                               server stops reading from the client (see {@code maxQueuedCommands})
  * @param maxHeldConnections     connections per device that may wait, unread, while the device's previous client
  *                               is still attached or being torn down; one more is closed at once
  * @param holdTimeout            how long such a connection may wait before it is closed
@@ -23,9 +37,12 @@ import java.util.Objects;
  *                               disconnected (the device is free for the next one)
  * @param maxDmaMappings         DMA mappings one client may hold at once (announced as {@code max_dma_maps})
  * @param maxClientFds           fds one client may make the server hold at once (DMA mappings, interrupt eventfds)
- * @param warningBurst           warnings a connection (and, summed over its connections, a device) may log before
- *                               further ones are counted instead of logged
- * @param warningInterval        how often a summary line reports the warnings counted instead of logged
+ * @param warningBurst           warnings a connection may log over its life, and a device, summed over its
+ *                               connections, per {@code warningInterval}; further ones are counted instead of
+ *                               logged. Informational lines per connection (attached, negotiated, reset,
+ *                               detached) are limited to four times this per device and interval, the rest go to
+ *                               DEBUG (see {@code RateLimitedLog})
+ * @param warningInterval        how often a summary line reports the lines counted instead of logged
  */
 public record ConnectionLimits(int outboundHighWaterMark, int outboundLowWaterMark, int maxQueuedCommands,
                                long maxQueuedCommandBytes, int maxHeldConnections, Duration holdTimeout,

@@ -6,6 +6,7 @@ import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.server.pci.ConfigSpace;
 import io.vfiouser.transport.linux.ErrnoException;
 import java.util.Optional;
+import java.util.concurrent.ScheduledExecutorService;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 
@@ -18,16 +19,24 @@ final class DeviceRuntime implements AutoCloseable {
     private final DeviceDescription description;
     private final VfioUserDevice device;
     private final Logger log;
+    /** Every line a client can cause goes through it (see {@link RateLimitedLog}). */
+    private final RateLimitedLog warnings;
     private final RegionMemory[] memory = new RegionMemory[Region.COUNT];
     private final ConfigSpace config;
     private final DeviceStats stats;
     /** The session attached now, which receives the configuration-space events; null between clients. */
     private volatile VfioUserSession session;
 
-    DeviceRuntime(DeviceDescription description, VfioUserDevice device) throws ErrnoException {
+    /**
+     * @param limits    the warning budget of the device's clients
+     * @param scheduler where the summary of lines over that budget is written at the end of an interval
+     */
+    DeviceRuntime(DeviceDescription description, VfioUserDevice device, ConnectionLimits limits,
+                  ScheduledExecutorService scheduler) throws ErrnoException {
         this.description = description;
         this.device = device;
         this.log = LogManager.getLogger("io.vfiouser.device." + description.name());
+        this.warnings = new RateLimitedLog(log, description.name(), limits, scheduler);
         this.stats = new DeviceStats(description.name());
         try {
             for (Region r : description.regions()) {
@@ -52,6 +61,11 @@ final class DeviceRuntime implements AutoCloseable {
 
     Logger log() {
         return log;
+    }
+
+    /** The device's budget of lines its clients can cause; a session takes a per-connection share. */
+    RateLimitedLog warnings() {
+        return warnings;
     }
 
     String name() {
@@ -100,6 +114,7 @@ final class DeviceRuntime implements AutoCloseable {
 
     @Override
     public void close() {
+        warnings.flush();
         for (int i = 0; i < memory.length; i++) {
             if (memory[i] != null) {
                 memory[i].close();

@@ -17,7 +17,7 @@ final class DmaListener implements DmaTable.Listener {
         try {
             runtime.device().dmaMapped(range);
         } catch (RuntimeException e) {
-            runtime.log().warn("{}: dmaMapped() failed", runtime.name(), e);
+            runtime.warnings().warn("{}: dmaMapped() failed", runtime.name(), e);
         }
     }
 
@@ -27,7 +27,7 @@ final class DmaListener implements DmaTable.Listener {
         try {
             runtime.device().dmaUnmapped(range);
         } catch (RuntimeException e) {
-            runtime.log().warn("{}: dmaUnmapped() failed", runtime.name(), e);
+            runtime.warnings().warn("{}: dmaUnmapped() failed", runtime.name(), e);
         }
     }
 }

@@ -92,7 +92,7 @@ public final class HostedDevice implements AutoCloseable {
                 }
                 if (!client.compareAndSet(null, ch)) {
                     runtime.stats().clientRefused();
-                    log.warn("{}: refused a second client while one is attached", description.name());
+                    runtime.warnings().warn("{}: refused a second client while one is attached", description.name());
                     ch.close();
                     return;
                 }
@@ -102,6 +102,10 @@ public final class HostedDevice implements AutoCloseable {
                 // Reads grow up to a whole message, so a 1 MiB write arrives in few recvmsg calls.
                 ch.config().setRecvByteBufAllocator(
                         new io.netty.channel.AdaptiveRecvByteBufAllocator(64, 2048, options.maxMessageSize()));
+                // Replies queued above the high-water mark make the channel unwritable: the session then stops
+                // handling and reading the client's commands until they are below the low-water mark.
+                ch.config().setWriteBufferWaterMark(new io.netty.channel.WriteBufferWaterMark(
+                        options.limits().outboundLowWaterMark(), options.limits().outboundHighWaterMark()));
                 ChannelPipeline p = ch.pipeline();
                 p.addLast("traffic", new TrafficCounter(runtime.stats()));
                 VfioUserSession session = new VfioUserSession(runtime, options, lastTeardown);
@@ -122,14 +126,14 @@ public final class HostedDevice implements AutoCloseable {
         try {
             peer = ch.peerCredentials();
         } catch (io.vfiouser.transport.linux.ErrnoException e) {
-            log.warn("{}: refused a connection whose peer credentials cannot be read: {}", description.name(),
-                    e.getMessage());
+            runtime.warnings().warn("{}: refused a connection whose peer credentials cannot be read: {}",
+                    description.name(), e.getMessage());
             return false;
         }
         if (policy.allows(peer.uid())) {
             return true;
         }
-        log.warn("{}: refused a connection from uid {} (pid {}, gid {}): not in the allowed uids {}",
+        runtime.warnings().warn("{}: refused a connection from uid {} (pid {}, gid {}): not in the allowed uids {}",
                 description.name(), peer.uid(), peer.pid(), peer.gid(), policy.allowedUids());
         return false;
     }

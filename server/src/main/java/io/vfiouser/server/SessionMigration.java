@@ -193,7 +193,7 @@ final class SessionMigration {
         }
         runtime.log().info("{}: reset ends the migration (was {})", runtime.name(), was);
         return call(() -> device.migrationStateChanged(was, MigrationState.RUNNING)).exceptionally(err -> {
-            runtime.log().warn("{}: migrationStateChanged({}, RUNNING) after reset failed", runtime.name(), was,
+            runtime.warnings().warn("{}: migrationStateChanged({}, RUNNING) after reset failed", runtime.name(), was,
                     Errors.unwrap(err));
             return null;
         });

@@ -38,7 +38,7 @@ final class TraceLine {
         StringBuilder b = start(device, "<-", h, "invalid");
         b.append(" fds=").append(invalid.fds().size());
         flagsAndErrno(b, h, invalid.errno());
-        return b.append(": ").append(invalid.reason()).toString();
+        return b.append(": ").append(LogText.escape(invalid.reason())).toString();
     }
 
     private static StringBuilder start(String device, String direction, VfioUserHeader h, String kind) {

@@ -117,7 +117,7 @@ public final class VfioUserServer implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("server is closed");
         }
-        DeviceRuntime runtime = new DeviceRuntime(description, device);
+        DeviceRuntime runtime = new DeviceRuntime(description, device, options.limits(), group);
         HostedDevice hosted = new HostedDevice(runtime, where, options, policy);
         try {
             ServerBootstrap bootstrap = new ServerBootstrap()

@@ -50,15 +50,14 @@ import org.apache.logging.log4j.Logger;
 final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaMessenger {
     /** The newest protocol minor version the server speaks; a client gets {@code min(its minor, ours)}. */
     static final int OUR_MINOR = 2;
-    /** Queued commands above which the session stops reading from the socket, and below which it resumes. */
-    private static final int HIGH_WATER = 1024;
-    private static final int LOW_WATER = 128;
 
     private enum State { AWAITING_VERSION, NEGOTIATED, CLOSED }
 
     private final DeviceRuntime runtime;
     private final ServerOptions options;
     private final Logger log;
+    /** This connection's share of the device's log budget: every line the client can cause goes through it. */
+    private final RateLimitedLog.Connection warnings;
     private final ArrayDeque<ReferenceCounted> queue = new ArrayDeque<>();
     private final Map<Integer, PendingDma> serverRequests = new HashMap<>();
     private final IrqTable irqs;
@@ -73,9 +72,19 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     private VfioUserCapabilities client;
     /** A command is being handled (its future has not completed yet). */
     private boolean busy;
+    /** Bytes ({@code msg_size}) and fds of the commands waiting in {@link #queue}. */
+    private long queuedBytes;
+    private int queuedFds;
+    /** The queue went over one of its budgets and has not yet come back to an eighth of all of them. */
+    private boolean queueFull;
+    /** The previous client's teardown is not over yet. */
+    private boolean awaitingTeardown;
+    /** Whether this session switched auto-read off (the one place that decides it: {@link #updateReading}). */
     private boolean readingPaused;
     private boolean flushPending;
     private boolean flrPending;
+    /** The reason the connection closes has been logged once. */
+    private boolean closeLogged;
     private int nextServerId;
 
     private record PendingDma(CompletableFuture<VfioUserMessage> reply) {
@@ -91,6 +100,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         this.runtime = runtime;
         this.options = options;
         this.log = runtime.log();
+        this.warnings = runtime.warnings().connection();
         this.irqs = new IrqTable(runtime.description(), new IrqEvents());
         this.dmaTable = new DmaTable(new DmaListener(runtime));
         this.dmaSpace = new ServerDmaSpace(dmaTable, this, io.vfiouser.server.dma.DirtyLog.NONE,
@@ -156,11 +166,15 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
-        log.info("{}: client attached", runtime.name());
+        warnings.info("{}: client attached", runtime.name());
         if (!ready.isDone()) {
             // The previous client's device reset is still running: read nothing until it is over.
-            ctx.channel().config().setAutoRead(false);
-            ready.whenComplete((ok, err) -> ctx.executor().execute(() -> ctx.channel().config().setAutoRead(true)));
+            awaitingTeardown = true;
+            updateReading();
+            ready.whenComplete((ok, err) -> ctx.executor().execute(() -> {
+                awaitingTeardown = false;
+                updateReading();
+            }));
         }
         super.channelActive(ctx);
     }
@@ -173,6 +187,8 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         while ((item = queue.pollFirst()) != null) {
             ReferenceCountUtil.safeRelease(item);
         }
+        queuedBytes = 0;
+        queuedFds = 0;
         ClosedChannelException gone = new ClosedChannelException();
         for (PendingDma p : serverRequests.values()) {
             p.reply().completeExceptionally(gone);
@@ -193,7 +209,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             resample = null;
         }
         runtime.detach(this);
-        log.info("{}: client detached", runtime.name());
+        warnings.info("{}: client detached", runtime.name());
         super.channelInactive(ctx);
     }
 
@@ -218,17 +234,17 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             }
         }).thenCompose(f -> f).handle((ok, err) -> {
             if (err != null) {
-                log.warn("{}: reset after the client left failed", runtime.name(), err);
+                warnings.warn("{}: reset after the client left failed", runtime.name(), err);
             }
             return migration.afterReset();
         }).thenCompose(f -> f).whenComplete((ok, err) -> {
             if (err != null) {
-                log.warn("{}: reset after the client left failed", runtime.name(), err);
+                warnings.warn("{}: reset after the client left failed", runtime.name(), err);
             }
             try {
                 runtime.device().detached();
             } catch (RuntimeException e) {
-                log.warn("{}: detached() failed", runtime.name(), e);
+                warnings.warn("{}: detached() failed", runtime.name(), e);
             }
             teardown.complete(null);
         });
@@ -250,6 +266,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             }
             if (header.isReply() && serverRequests.containsKey(header.msgId())) {
                 serverRequests.remove(header.msgId()).reply().complete(message);
+                updateReading();
                 return;
             }
             if (state == State.AWAITING_VERSION) {
@@ -261,7 +278,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 return;
             }
         } else if (msg instanceof VfioUserInvalidMessage invalid) {
-            log.debug("{}: invalid message {}: {}", runtime.name(), invalid.header(), invalid.reason());
+            log.debug("{}: invalid message {}: {}", runtime.name(), invalid.header(), LogText.escape(invalid.reason()));
             traceInvalid(invalid);
             VfioUserHeader header = invalid.header();
             if (header.isCommand()) {
@@ -272,6 +289,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 serverRequests.remove(header.msgId()).reply().completeExceptionally(
                         new VfioUserProtocolException(invalid.errno(), invalid.reason()));
                 invalid.release();
+                updateReading();
                 return;
             }
             if (state == State.AWAITING_VERSION) {
@@ -283,16 +301,25 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 return;
             }
         } else {
-            log.warn("{}: unexpected {} in the pipeline", runtime.name(), msg.getClass().getSimpleName());
+            warnings.warn("{}: unexpected {} in the pipeline", runtime.name(), msg.getClass().getSimpleName());
             ReferenceCountUtil.release(msg);
             return;
         }
-        queue.addLast((ReferenceCounted) msg);
-        if (!readingPaused && queue.size() > HIGH_WATER) {
-            readingPaused = true;
-            ctx.channel().config().setAutoRead(false);
-        }
+        ReferenceCounted item = (ReferenceCounted) msg;
+        queue.addLast(item);
+        queuedBytes += headerOf(item).messageSize();
+        queuedFds += fdsOf(item);
         drain();
+    }
+
+    /** The outbound buffer went over its high-water mark, or came back below its low-water mark. */
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) throws Exception {
+        if (state != State.CLOSED) {
+            drain();
+            flushIfPending();
+        }
+        super.channelWritabilityChanged(ctx);
     }
 
     @Override
@@ -300,13 +327,19 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         flushIfPending();
     }
 
-    /** Handles queued commands one after another until one has to wait, or the queue is empty. */
+    /**
+     * Handles queued commands one after another until one has to wait, the queue is empty, or the replies waiting
+     * to be sent are over the high-water mark (the client does not read them: its next commands wait, unread,
+     * until it does); then decides whether to read from the client.
+     */
     private void drain() {
-        while (!busy && state == State.NEGOTIATED) {
+        while (!busy && state == State.NEGOTIATED && ctx.channel().isWritable()) {
             ReferenceCounted item = queue.pollFirst();
             if (item == null) {
                 break;
             }
+            queuedBytes -= headerOf(item).messageSize();
+            queuedFds -= fdsOf(item);
             busy = true;
             CompletableFuture<VfioUserMessage> reply = handle(item);
             if (reply.isDone()) {
@@ -317,13 +350,52 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                     drain();
                     flushIfPending();
                 }));
-                return;
+                break;
             }
         }
-        if (readingPaused && queue.size() < LOW_WATER && state == State.NEGOTIATED) {
-            readingPaused = false;
-            ctx.channel().config().setAutoRead(true);
+        updateReading();
+    }
+
+    /**
+     * The one decision whether to read from the client, taken again whenever one of its inputs changes, so that
+     * no condition can resume reading while another still wants it paused. Reading stops while:
+     * <ul>
+     * <li>the previous client's teardown is not over;</li>
+     * <li>the channel is not writable: replies queued for the client are over
+     *     {@link ConnectionLimits#outboundHighWaterMark()} (until they are below the low-water mark);</li>
+     * <li>the command queue is full: more than {@link ConnectionLimits#maxQueuedCommands()} commands, more than
+     *     {@link ConnectionLimits#maxQueuedCommandBytes()} bytes of them, or more than half of
+     *     {@link ConnectionLimits#maxClientFds()} fds held by them (each message may carry {@code max_msg_fds});
+     *     reading resumes once all three are back to an eighth.</li>
+     * </ul>
+     * A device command that waits for the client's reply to a server DMA request would never complete if that
+     * reply stayed unread behind a full command queue (there is no timeout on server DMA requests), so while such
+     * a request is outstanding a full queue does not stop reading until it holds twice its budget.
+     */
+    private void updateReading() {
+        if (state == State.CLOSED) {
+            return;
         }
+        ConnectionLimits limits = options.limits();
+        int commands = queue.size();
+        if (!queueFull) {
+            queueFull = commands > limits.maxQueuedCommands() || queuedBytes > limits.maxQueuedCommandBytes()
+                    || queuedFds > limits.maxClientFds() / 2;
+        } else {
+            queueFull = commands > limits.maxQueuedCommands() / 8 || queuedBytes > limits.maxQueuedCommandBytes() / 8
+                    || queuedFds > limits.maxClientFds() / 16;
+        }
+        boolean queueStops = queueFull && (serverRequests.isEmpty() || commands > 2 * limits.maxQueuedCommands()
+                || queuedBytes > 2 * limits.maxQueuedCommandBytes() || queuedFds > limits.maxClientFds());
+        boolean pause = awaitingTeardown || !ctx.channel().isWritable() || queueStops;
+        if (pause != readingPaused) {
+            readingPaused = pause;
+            ctx.channel().config().setAutoRead(!pause);
+        }
+    }
+
+    private static int fdsOf(ReferenceCounted item) {
+        return item instanceof VfioUserMessage m ? m.fds().size() : ((VfioUserInvalidMessage) item).fds().size();
     }
 
     // -------------------------------------------------------------------------------- region fast path
@@ -334,7 +406,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
      */
     boolean fastPathOpen() {
         return state == State.NEGOTIATED && !busy && queue.isEmpty() && !flrPending && !log.isTraceEnabled()
-                && migration.running();
+                && migration.running() && ctx.channel().isWritable();
     }
 
     /** A reply the fast path built, sent like any other (flushed when the read burst is over). */
@@ -419,9 +491,10 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 int errno = Errors.errnoOf(failure);
                 runtime.stats().error(errno);
                 if (Errors.isProtocolError(failure)) {
-                    log.debug("{}: {} failed: {}", runtime.name(), header, Errors.unwrap(failure).getMessage());
+                    log.debug("{}: {} failed: {}", runtime.name(), header,
+                            LogText.escape(Errors.unwrap(failure).getMessage()));
                 } else {
-                    log.warn("{}: {} failed", runtime.name(), header, Errors.unwrap(failure));
+                    warnings.warn("{}: {} failed", runtime.name(), header, Errors.unwrap(failure));
                 }
                 reply = header.isNoReply() ? null : VfioUserMessage.errorReply(header, errno);
             }
@@ -454,25 +527,25 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     private void negotiate(VfioUserMessage message) {
         VfioUserHeader header = message.header();
         if (!header.isCommand() || message.command() != VfioUserCommand.VERSION) {
-            log.warn("{}: first message was {}, not VERSION", runtime.name(), header);
+            warnings.warn("{}: first message was {}, not VERSION", runtime.name(), header);
             fail(header, Errno.EINVAL, true);
             return;
         }
         if (!message.fds().isEmpty()) {
-            log.warn("{}: VERSION carried {} fds; closing", runtime.name(), message.fds().size());
+            warnings.warn("{}: VERSION carried {} fds; closing", runtime.name(), message.fds().size());
             ctx.close();
             return;
         }
         VersionPayload version = message.payload(VersionPayload.class);
         if (version.major() != 0) {
-            log.warn("{}: client speaks major version {}", runtime.name(), version.major());
+            warnings.warn("{}: client speaks major version {}", runtime.name(), version.major());
             fail(header, Errno.EINVAL, true);
             return;
         }
         try {
             client = VfioUserCapabilities.parse(version.json(), VfioUserCapabilities.SPEC_DEFAULT_MAX_MSG_FDS);
         } catch (VfioUserProtocolException e) {
-            log.warn("{}: bad VERSION capabilities: {}", runtime.name(), e.getMessage());
+            warnings.warn("{}: bad VERSION capabilities: {}", runtime.name(), LogText.escape(e.getMessage()));
             fail(header, e.errno(), true);
             return;
         }
@@ -480,7 +553,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             ioEventFds = new IoEventFds(runtime.description().ioEventFds(), runtime.device(),
                     (io.netty.channel.IoEventLoop) ctx.channel().eventLoop());
         } catch (io.vfiouser.transport.linux.ErrnoException e) {
-            log.warn("{}: could not create the doorbell eventfds: {}", runtime.name(), e.getMessage());
+            warnings.warn("{}: could not create the doorbell eventfds: {}", runtime.name(), e.getMessage());
             fail(header, e.errno(), true);
             return;
         }
@@ -490,13 +563,14 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         state = State.NEGOTIATED;
         runtime.attach(this);
         syncIrqsFromConfig();
-        log.info("{}: negotiated version 0.{} with {}", runtime.name(), minor, client);
+        warnings.info("{}: negotiated version 0.{} with {}", runtime.name(), minor,
+                LogText.escape(String.valueOf(client)));
         trace("->", reply);
         ctx.writeAndFlush(reply, ctx.voidPromise());
         try {
             runtime.device().attached(new SessionContext(this));
         } catch (RuntimeException e) {
-            log.warn("{}: attached() failed", runtime.name(), e);
+            warnings.warn("{}: attached() failed", runtime.name(), e);
         }
     }
 
@@ -574,7 +648,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                     runtime.config().reset();
                     irqs.reset();
                     syncIrqsFromConfig();
-                    log.info("{}: reset ({})", runtime.name(), reason);
+                    warnings.info("{}: reset ({})", runtime.name(), reason);
                 })
                 .thenCompose(ok -> migration.afterReset());
     }
@@ -635,6 +709,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 id = nextServerId++ & 0xFFFF;
             }
             serverRequests.put(id, new PendingDma(reply));
+            updateReading();
             VfioUserMessage message = VfioUserMessage.command(id, command, payload);
             trace("->", message);
             ctx.writeAndFlush(message, ctx.voidPromise());
@@ -664,7 +739,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             try {
                 runtime.device().irqMaskChanged(type, start, count, masked);
             } catch (RuntimeException e) {
-                log.warn("{}: irqMaskChanged() failed", runtime.name(), e);
+                warnings.warn("{}: irqMaskChanged() failed", runtime.name(), e);
             }
         }
 
@@ -684,7 +759,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                             io.vfiouser.transport.linux.Linux.dup(newFd),
                             n -> irqs.mask(io.vfiouser.device.IrqType.INTX, 0, 1, false));
                 } catch (io.vfiouser.transport.linux.ErrnoException e) {
-                    log.warn("{}: cannot watch the INTx resample eventfd: {}", runtime.name(), e.getMessage());
+                    warnings.warn("{}: cannot watch the INTx resample eventfd: {}", runtime.name(), e.getMessage());
                 }
             }
         }
@@ -717,11 +792,17 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         return true;
     }
 
+    /**
+     * Closes the connection. Every write that fails after the client went away reports here again (one per
+     * queued reply): only the first says why the connection closes, the others go to DEBUG.
+     */
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        boolean first = !closeLogged;
+        closeLogged = true;
         if (cause instanceof VfioUserFramingException framing) {
             // The frame decoder closes the stream right after this; the reply is a best effort to say why.
-            log.warn("{}: closing the connection: {}", runtime.name(), framing.getMessage());
+            logClose(first, LogText.escape(framing.getMessage()), null);
             if (state != State.CLOSED) {
                 VfioUserMessage reply = VfioUserMessage.errorReply(framing.msgId(), framing.command(), Errno.EINVAL);
                 ctx.writeAndFlush(reply).addListener(ChannelFutureListener.CLOSE);
@@ -729,10 +810,20 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             return;
         }
         if (cause instanceof IOException) {
-            log.warn("{}: closing the connection: {}", runtime.name(), cause.getMessage());
+            logClose(first, LogText.escape(cause.getMessage()), null);
         } else {
-            log.warn("{}: closing the connection", runtime.name(), cause);
+            logClose(first, null, cause);
         }
         ctx.close();
+    }
+
+    private void logClose(boolean first, String why, Throwable cause) {
+        if (!first) {
+            log.debug("{}: closing the connection: {}", runtime.name(), why != null ? why : cause);
+        } else if (why != null) {
+            warnings.warn("{}: closing the connection: {}", runtime.name(), why);
+        } else {
+            warnings.warn("{}: closing the connection", runtime.name(), cause);
+        }
     }
 }

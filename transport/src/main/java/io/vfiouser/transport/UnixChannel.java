@@ -237,7 +237,10 @@ public final class UnixChannel extends AbstractChannel {
 
     @Override
     protected void doBeginRead() {
-        setInterest(EpollIoOps.EPOLLIN);
+        if (!ops.contains(EpollIoOps.EPOLLIN) || !ops.contains(EpollIoOps.EPOLLRDHUP)) {
+            ops = ops.with(EpollIoOps.EPOLLIN).with(EpollIoOps.EPOLLRDHUP);
+            submitOps();
+        }
     }
 
     private void clearReadInterest() {
@@ -581,7 +584,15 @@ public final class UnixChannel extends AbstractChannel {
             int readMask = EpollIoOps.EPOLLIN.value() | EpollIoOps.EPOLLERR.value() | EpollIoOps.EPOLLRDHUP.value()
                     | EPOLLHUP;
             if ((ready & readMask) != 0 && isOpen() && active) {
-                readReady();
+                if (!ops.contains(EpollIoOps.EPOLLIN)
+                        && (ready & (EpollIoOps.EPOLLERR.value() | EPOLLHUP)) == 0) {
+                    // The peer shut down its side while reading is off (auto-read false): reading now would
+                    // ignore that, and the level-triggered event would come back on every pass of the loop. Stop
+                    // watching for it until reading resumes; the read then finds the end of the stream.
+                    clearInterest(EpollIoOps.EPOLLRDHUP);
+                } else {
+                    readReady();
+                }
             }
         }
 

@@ -39,6 +39,7 @@ public final class IsolationFixture implements AutoCloseable {
     }
 
     public IsolationFixture(ServerOptions options) throws Exception {
+        RawClient.loadNio();
         fdsBefore = FdCount.now();
         dir = Files.createTempDirectory("vfio-user-isolation");
         clientLoops = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
@@ -82,6 +83,11 @@ public final class IsolationFixture implements AutoCloseable {
         VfioUserClient client = VfioUserClient.connect(clientLoops, victimSocket(), options);
         toClose.add(client);
         return client;
+    }
+
+    /** A {@link RawClient} of the victim device that has negotiated VERSION, closed with the fixture. */
+    public RawClient rawVictimClient() throws Exception {
+        return closeLater(RawClient.negotiated(victimSocket()));
     }
 
     /** Starts checking the bystander device; the checker is stopped (not asserted) when the fixture closes. */
