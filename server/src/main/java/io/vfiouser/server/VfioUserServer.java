@@ -20,7 +20,8 @@ import org.apache.logging.log4j.Logger;
 
 /**
  * Hosts vfio-user devices, each on its own socket (a path it binds, or a listening fd it was handed), all on one
- * shared event-loop group. One client at a time talks to a device; when it leaves, the next one can attach.
+ * shared event-loop group. One client at a time talks to a device; a connection that arrives meanwhile waits (see
+ * {@link HostedDevice}) and attaches when the client before it has left and the device has been reset.
  *
  * <pre>{@code
  * try (VfioUserServer server = VfioUserServer.builder().build()) {

@@ -77,6 +77,8 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     private boolean flushPending;
     private boolean flrPending;
     private int nextServerId;
+    /** Closes the connection if VERSION has not completed in time; null once negotiated or closed. */
+    private io.netty.util.concurrent.ScheduledFuture<?> negotiationDeadline;
 
     private record PendingDma(CompletableFuture<VfioUserMessage> reply) {
     }
@@ -160,13 +162,46 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         if (!ready.isDone()) {
             // The previous client's device reset is still running: read nothing until it is over.
             ctx.channel().config().setAutoRead(false);
-            ready.whenComplete((ok, err) -> ctx.executor().execute(() -> ctx.channel().config().setAutoRead(true)));
+            ready.whenComplete((ok, err) -> ctx.executor().execute(() -> {
+                ctx.channel().config().setAutoRead(true);
+                startNegotiationDeadline();
+            }));
+        } else {
+            startNegotiationDeadline();
         }
         super.channelActive(ctx);
     }
 
+    /**
+     * From the moment the session reads, the client has {@link ConnectionLimits#negotiationTimeout()} to complete
+     * VERSION; otherwise it is disconnected, so a connection that never negotiates cannot keep the device from
+     * the next client (QEMU sends VERSION at once).
+     */
+    private void startNegotiationDeadline() {
+        if (state != State.AWAITING_VERSION) {
+            return;
+        }
+        java.time.Duration timeout = options.limits().negotiationTimeout();
+        negotiationDeadline = ctx.executor().schedule(() -> {
+            negotiationDeadline = null;
+            if (state == State.AWAITING_VERSION && ctx.channel().isOpen()) {
+                log.warn("{}: the client did not negotiate within {}; disconnecting it", runtime.name(), timeout);
+                ctx.close();
+            }
+        }, timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+    }
+
+    private void cancelNegotiationDeadline() {
+        io.netty.util.concurrent.ScheduledFuture<?> deadline = negotiationDeadline;
+        if (deadline != null) {
+            negotiationDeadline = null;
+            deadline.cancel(false);
+        }
+    }
+
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+        cancelNegotiationDeadline();
         State was = state;
         state = State.CLOSED;
         ReferenceCounted item;
@@ -488,6 +523,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         VfioUserMessage reply = VfioUserMessage.reply(header,
                 VersionPayload.of(0, minor, serverCapabilities(header.messageSize())));
         state = State.NEGOTIATED;
+        cancelNegotiationDeadline();
         runtime.attach(this);
         syncIrqsFromConfig();
         log.info("{}: negotiated version 0.{} with {}", runtime.name(), minor, client);
