@@ -2,8 +2,6 @@ package io.vfiouser.it.isolation;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.vfiouser.client.ClientOptions;
-import io.vfiouser.client.VfioUserClient;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -24,16 +22,39 @@ class ReconnectStormIsolationTest {
             AtomicLong cycles = new AtomicLong();
             List<Throwable> failures = new CopyOnWriteArrayList<>();
             Thread storm = new Thread(() -> {
-                while (!stop.get()) {
-                    try {
-                        // Each connect negotiates (and fails if it cannot); the close is followed by the next
-                        // connect at once.
-                        VfioUserClient client = fixture.victimClient(ClientOptions.DEFAULT);
-                        client.close();
+                RawPeer current = null;
+                try {
+                    for (int id = 1; !stop.get(); id++) {
+                        // Half the time the old connection closes just before the new one connects, half the
+                        // time just after: either way the server sees the new one before it has processed the
+                        // old one's close.
+                        RawPeer next;
+                        if (id % 2 == 0 && current != null) {
+                            current.close();
+                            next = RawPeer.connect(fixture.victimSocket());
+                        } else {
+                            next = RawPeer.connect(fixture.victimSocket());
+                            if (current != null) {
+                                current.close();
+                            }
+                        }
+                        current = next;
+                        current.sendVersion(id & 0xffff);
+                        long reply = current.awaitReply();
+                        if (reply != (id & 0xffff)) {
+                            throw new AssertionError("VERSION " + id + " answered with " + Long.toHexString(reply));
+                        }
                         cycles.incrementAndGet();
-                    } catch (Throwable t) {
-                        failures.add(t);
-                        return;
+                    }
+                } catch (Throwable t) {
+                    failures.add(t);
+                } finally {
+                    if (current != null) {
+                        try {
+                            current.close();
+                        } catch (Exception e) {
+                            failures.add(e);
+                        }
                     }
                 }
             }, "reconnect-storm");
@@ -48,7 +69,7 @@ class ReconnectStormIsolationTest {
             }
             assertThat(failures).isEmpty();
             assertThat(fixture.victim().stats().getClientsRefused()).isZero();
-            assertThat(fixture.victim().stats().getClientsAccepted()).isEqualTo(cycles.get());
+            assertThat(fixture.victim().stats().getClientsAccepted()).isGreaterThanOrEqualTo(cycles.get());
             bystander.assertHealthy();
         }
     }
