@@ -136,12 +136,12 @@ public final class HostedDevice implements AutoCloseable {
         HeldConnection waiting = null;
         boolean attach = false;
         int waitingNow;
+        boolean stop;
         synchronized (admission) {
-            if (closing) {
-                ch.close();
-                return;
-            }
-            if (occupant == null) {
+            stop = closing;
+            if (stop) {
+                // The device is being closed: nobody attaches or waits any more.
+            } else if (occupant == null) {
                 occupant = ch;
                 attach = true;
             } else if (held.size() < limits.maxHeldConnections()) {
@@ -149,6 +149,10 @@ public final class HostedDevice implements AutoCloseable {
                 held.addLast(waiting);
             }
             waitingNow = held.size();
+        }
+        if (stop) {
+            ch.close();
+            return;
         }
         if (attach) {
             // The channel becomes active right after this initializer: the session starts then.

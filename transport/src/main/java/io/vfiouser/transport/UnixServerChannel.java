@@ -45,6 +45,11 @@ public final class UnixServerChannel extends AbstractServerChannel {
     /** At most one line per this interval while accepts keep failing for want of fds. */
     static final long ACCEPT_FAILURE_LOG_INTERVAL_MS = 60_000;
 
+    static {
+        // Loaded now, not on the first failed accept: with no fd left, no class file can be opened to load them.
+        LOG.trace("accept failures are reported as {}", new ErrnoException("accept4", Errno.EMFILE).getMessage());
+    }
+
     private final FileDescriptor fd;
     /** Auto-read off (as Netty's acceptor does for a second after an accept error) stops accepting for real. */
     private final DefaultChannelConfig config = new DefaultChannelConfig(this) {

@@ -123,15 +123,18 @@ class UnixServerChannelTest {
         }, "racer");
         racer.start();
         try {
-            for (int round = 0; round < ROUNDS; round++) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
+            for (int round = 0; round < ROUNDS && wrong.isEmpty(); round++) {
                 // The racer is hammering the path when the file appears, and again when it goes.
                 long before = absent.get();
-                while (absent.get() < before + 2) {
+                while (absent.get() < before + 2 && wrong.isEmpty()) {
+                    assertThat(System.nanoTime()).as("the racer runs").isLessThan(deadline);
                     Thread.yield();
                 }
                 Channel server = bind(path);
                 long seen = connected.get();
                 while (connected.get() == seen && wrong.isEmpty()) {
+                    assertThat(System.nanoTime()).as("the racer connects").isLessThan(deadline);
                     Thread.yield();
                 }
                 server.close().sync();
@@ -147,6 +150,7 @@ class UnixServerChannelTest {
         }
         assertThat(wrong).as("connects that were neither served nor found no file").isEmpty();
         assertThat(connected.get()).isGreaterThanOrEqualTo(ROUNDS);
+        assertThat(racer.isAlive()).isFalse();
     }
 
     @Test
