@@ -179,15 +179,24 @@ class NegotiationTest {
     }
 
     @Test
-    void aSecondClientWhileOneIsAttachedIsTurnedAway() throws Exception {
+    void aSecondClientWhileOneIsAttachedWaitsForItsTurn() throws Exception {
         VfioUserClient first = fixture.client();
-        VfioUserClient intruder = rawClient();
-        intruder.closeFuture().get(20, TimeUnit.SECONDS);
+        VfioUserClient second = rawClient();
+        java.util.concurrent.CompletableFuture<VfioUserMessage> version = second.send(VfioUserCommand.VERSION,
+                VersionPayload.of(0, 0, second.capabilities()));
+        io.vfiouser.it.isolation.Conditions.await("the second client is held",
+                () -> fixture.device().heldConnections() == 1);
+        // The first client is still served, and the second one is not answered while the first has the device.
         VfioUserMessage still = await(first.send(VfioUserCommand.VERSION,
                 VersionPayload.of(0, 0, first.capabilities())));
         assertThat(still.header().error()).isEqualTo(Errno.EINVAL);
         still.release();
         assertThat(first.isOpen()).isTrue();
+        assertThat(version).isNotDone();
+        first.close();
+        VfioUserMessage reply = await(version);
+        assertThat(reply.header().isError()).isFalse();
+        reply.release();
     }
 
     private void expectErrorAndClose(ByteBuf request, int id, int errno) throws Exception {

@@ -31,10 +31,12 @@ import java.util.Objects;
  * @param maxQueuedCommandBytes  bytes ({@code msg_size}) of commands received and not yet handled above which the
  *                               server stops reading from the client (see {@code maxQueuedCommands})
  * @param maxHeldConnections     connections per device that may wait, unread, while the device's previous client
- *                               is still attached or being torn down; one more is closed at once
- * @param holdTimeout            how long such a connection may wait before it is closed
- * @param negotiationTimeout     how long a client may take to send VERSION after it connected before it is
- *                               disconnected (the device is free for the next one)
+ *                               is still attached or being torn down (they attach in arrival order); one more is
+ *                               closed at once with a log line; 0 turns every such connection away
+ * @param holdTimeout            how long such a connection may wait before it is closed (with a log line)
+ * @param negotiationTimeout     how long a client may take to complete VERSION from the moment it has the device
+ *                               (a held connection's time starts when its turn comes) before it is disconnected
+ *                               with a log line, so that the device is free for the next one
  * @param maxDmaMappings         DMA mappings one client may hold at once (announced as {@code max_dma_maps})
  * @param maxClientFds           fds one client may make the server hold at once (DMA mappings, interrupt eventfds)
  * @param warningBurst           warnings a connection may log over its life, and a device, summed over its

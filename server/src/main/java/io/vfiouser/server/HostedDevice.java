@@ -9,13 +9,27 @@ import io.vfiouser.codec.VfioUserMessageEncoder;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.transport.FdAttachHandler;
 import io.vfiouser.transport.UnixChannel;
+import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.logging.log4j.Logger;
 
 /**
- * One device served on one socket. It accepts one client at a time: a connection that arrives while a client is
- * attached is closed at once; after the client leaves, the next connection attaches.
+ * One device served on one socket, to one client at a time.
+ *
+ * <p><b>Admission.</b> A connection that arrives while the device is free attaches at once. One that arrives while
+ * the device still has a client, attached or gone with its teardown (quiesce, reset, {@code detached()}) not over,
+ * is held: accepted but unread, in arrival order, and it attaches as soon as the previous client's connection has
+ * ended and its teardown is over, like a connection waiting in the listen backlog of a server that accepts one
+ * client at a time (libvfio-user). A client that reconnects at once (QEMU restarting, libvirt, scripts) is
+ * therefore never refused. At most {@link ConnectionLimits#maxHeldConnections()} connections are held (one more is
+ * closed at once), each for at most {@link ConnectionLimits#holdTimeout()}; a held connection whose peer hangs up
+ * is dropped; closing the device closes them. The peer-uid policy applies at accept, before any of this.
+ *
+ * <p>The listener's accepts and the clients' closes and teardowns happen on different threads (event loops, the
+ * device's own completion threads), so the admission state (who has the device, who waits) lives under one lock,
+ * and every change to a connection's pipeline runs on that connection's event loop.
  */
 public final class HostedDevice implements AutoCloseable {
     private static final VfioUserMessageEncoder ENCODER = VfioUserMessageEncoder.INSTANCE;
@@ -26,14 +40,24 @@ public final class HostedDevice implements AutoCloseable {
     private final ServerOptions options;
     private final SocketPolicy policy;
     private final Logger log;
+    /** The attached client's connection while it is open: what {@link #hasClient()} reports. */
     private final AtomicReference<Channel> client = new AtomicReference<>();
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
     private volatile Channel listener;
-    /** The last client's teardown; the next client's session waits for it before reading. */
     /** How long {@link #close()} waits for the device's reset and {@code detached()} after its last client. */
     static final java.time.Duration TEARDOWN_WAIT = java.time.Duration.ofSeconds(10);
 
+    /** The last client's teardown; the next client attaches only once it is over. */
     private volatile CompletableFuture<Void> lastTeardown = CompletableFuture.completedFuture(null);
+
+    /** Guards {@link #occupant}, {@link #held} and {@link #closing}. */
+    private final Object admission = new Object();
+    /** The connection that has the device: attached, or ended with its teardown not over; null when free. */
+    private Channel occupant;
+    /** Connections waiting for the device, oldest first. */
+    private final ArrayDeque<HeldConnection> held = new ArrayDeque<>();
+    /** Set when the device stops being served: no connection attaches or waits any more. */
+    private boolean closing;
 
     HostedDevice(DeviceRuntime runtime, String where, ServerOptions options, SocketPolicy policy) {
         this.runtime = runtime;
@@ -58,9 +82,16 @@ public final class HostedDevice implements AutoCloseable {
         return runtime.stats();
     }
 
-    /** Whether a client is attached right now. */
+    /** Whether a client is attached right now (connections waiting for the device do not count). */
     public boolean hasClient() {
         return client.get() != null;
+    }
+
+    /** How many connections are waiting for the device right now. */
+    public int heldConnections() {
+        synchronized (admission) {
+            return held.size();
+        }
     }
 
     /** Completes when the device stops being served. */
@@ -72,7 +103,7 @@ public final class HostedDevice implements AutoCloseable {
         this.listener = listener;
         listener.closeFuture().addListener(f -> {
             // The device is done once its last client is gone and the reset and detached() after it are over.
-            Channel c = client.get();
+            Channel c = closeConnections();
             if (c != null) {
                 c.close().addListener(g -> lastTeardown.whenComplete((ok, err) -> finish()));
             } else {
@@ -90,34 +121,179 @@ public final class HostedDevice implements AutoCloseable {
                     ch.close();
                     return;
                 }
-                if (!client.compareAndSet(null, ch)) {
-                    runtime.stats().clientRefused();
-                    runtime.warnings().warn("{}: refused a second client while one is attached", description.name());
-                    ch.close();
-                    return;
-                }
-                runtime.stats().clientAccepted();
-                ch.closeFuture().addListener(f -> client.compareAndSet(ch, null));
                 ch.attr(io.vfiouser.codec.DmaLayout.ATTRIBUTE).set(options.dmaLayout());
                 // Reads grow up to a whole message, so a 1 MiB write arrives in few recvmsg calls.
                 ch.config().setRecvByteBufAllocator(
                         new io.netty.channel.AdaptiveRecvByteBufAllocator(64, 2048, options.maxMessageSize()));
-                // Replies queued above the high-water mark make the channel unwritable: the session then stops
-                // handling and reading the client's commands until they are below the low-water mark.
-                ch.config().setWriteBufferWaterMark(new io.netty.channel.WriteBufferWaterMark(
-                        options.limits().outboundLowWaterMark(), options.limits().outboundHighWaterMark()));
-                ChannelPipeline p = ch.pipeline();
-                p.addLast("traffic", new TrafficCounter(runtime.stats()));
-                VfioUserSession session = new VfioUserSession(runtime, options, lastTeardown);
-                lastTeardown = session.teardown();
-                FdAttachHandler fds = new FdAttachHandler(options.maxMsgFds());
-                p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize(), new RegionFastPath(session, fds)));
-                p.addLast("fds", fds);
-                p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
-                p.addLast("encoder", ENCODER);
-                p.addLast("session", session);
+                admit(ch);
             }
         };
+    }
+
+    /** A new connection (on its event loop, during its registration): attach it, hold it, or close it. */
+    private void admit(UnixChannel ch) {
+        ConnectionLimits limits = options.limits();
+        HeldConnection waiting = null;
+        boolean attach = false;
+        int waitingNow;
+        boolean stop;
+        synchronized (admission) {
+            stop = closing;
+            if (stop) {
+                // The device is being closed: nobody attaches or waits any more.
+            } else if (occupant == null) {
+                occupant = ch;
+                attach = true;
+            } else if (held.size() < limits.maxHeldConnections()) {
+                waiting = new HeldConnection(ch);
+                held.addLast(waiting);
+            }
+            waitingNow = held.size();
+        }
+        if (stop) {
+            ch.close();
+            return;
+        }
+        if (attach) {
+            // The channel becomes active right after this initializer: the session starts then.
+            attach(ch);
+            return;
+        }
+        if (waiting == null) {
+            runtime.stats().clientRefused();
+            runtime.warnings().warn("{}: refused a connection: the device has a client and {} more connection(s) "
+                    + "already wait for it (maxHeldConnections)", description.name(), waitingNow);
+            ch.close();
+            return;
+        }
+        HeldConnection h = waiting;
+        // Off before the first event-loop turn of the connection: nothing it sends is read while it waits.
+        ch.config().setAutoRead(false);
+        ch.pipeline().addLast(HeldConnection.NAME, h);
+        ch.closeFuture().addListener(f -> {
+            h.cancelTimeout();
+            boolean wasWaiting;
+            synchronized (admission) {
+                wasWaiting = held.remove(h);
+            }
+            if (wasWaiting) {
+                log.debug("{}: a connection waiting for the device hung up", description.name());
+            }
+        });
+        h.timeout(ch.eventLoop().schedule(() -> expire(h), limits.holdTimeout().toNanos(), TimeUnit.NANOSECONDS));
+        log.debug("{}: holding a connection until the device is free ({} waiting)", description.name(), waitingNow);
+    }
+
+    /** A held connection waited longer than {@link ConnectionLimits#holdTimeout()}. */
+    private void expire(HeldConnection h) {
+        boolean wasWaiting;
+        synchronized (admission) {
+            wasWaiting = held.remove(h);
+        }
+        if (wasWaiting) {
+            runtime.stats().clientRefused();
+            runtime.warnings().warn("{}: closed a connection that waited {} ms for the device (holdTimeout {})",
+                    description.name(),
+                    h.waitedMillis(), options.limits().holdTimeout());
+            h.channel().close();
+        }
+    }
+
+    /**
+     * Gives the device to {@code ch}, which {@link #admit} or {@link #released} made the occupant: its pipeline
+     * and session start here. On the connection's event loop.
+     */
+    private void attach(UnixChannel ch) {
+        runtime.stats().clientAccepted();
+        client.set(ch);
+        // Replies queued above the high-water mark make the channel unwritable: the session then stops handling and
+        // reading the client's commands until they are below the low-water mark.
+        ch.config().setWriteBufferWaterMark(new io.netty.channel.WriteBufferWaterMark(
+                options.limits().outboundLowWaterMark(), options.limits().outboundHighWaterMark()));
+        ChannelPipeline p = ch.pipeline();
+        p.addLast("traffic", new TrafficCounter(runtime.stats()));
+        // The previous client's teardown is over (the device has no occupant until it is), so this is complete.
+        VfioUserSession session = new VfioUserSession(runtime, options, lastTeardown);
+        CompletableFuture<Void> teardown = session.teardown();
+        lastTeardown = teardown;
+        FdAttachHandler fds = new FdAttachHandler(options.maxMsgFds());
+        p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize(), new RegionFastPath(session, fds)));
+        p.addLast("fds", fds);
+        p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
+        p.addLast("encoder", ENCODER);
+        p.addLast("session", session);
+        ch.closeFuture().addListener(f -> {
+            client.compareAndSet(ch, null);
+            teardown.whenComplete((ok, err) -> released(ch));
+        });
+    }
+
+    /** A held connection's turn has come (on its event loop): it attaches, and starts reading. */
+    private void attachHeld(HeldConnection h) {
+        UnixChannel ch = h.channel();
+        boolean stop;
+        synchronized (admission) {
+            stop = closing;
+        }
+        if (stop || !ch.isOpen()) {
+            ch.close();
+            released(ch);
+            return;
+        }
+        ch.pipeline().remove(HeldConnection.NAME);
+        attach(ch);
+        // The channel has been active all along; the new handlers hear of it now.
+        ch.pipeline().fireChannelActive();
+        ch.config().setAutoRead(true);
+    }
+
+    /**
+     * {@code ch} no longer has the device: its connection ended and its teardown is over (or it never attached).
+     * The oldest held connection that is still open becomes the occupant and attaches on its event loop.
+     */
+    private void released(Channel ch) {
+        HeldConnection next = null;
+        synchronized (admission) {
+            if (occupant != ch) {
+                return;
+            }
+            occupant = null;
+            if (!closing) {
+                HeldConnection h;
+                while ((h = held.pollFirst()) != null) {
+                    if (h.channel().isOpen()) {
+                        next = h;
+                        occupant = h.channel();
+                        break;
+                    }
+                }
+            }
+        }
+        if (next != null) {
+            HeldConnection h = next;
+            h.cancelTimeout();
+            h.channel().eventLoop().execute(() -> attachHeld(h));
+        }
+    }
+
+    /**
+     * Marks the device as closing and closes the held connections; returns the occupant's connection (to be
+     * closed by the caller), or null.
+     */
+    private Channel closeConnections() {
+        java.util.List<HeldConnection> waiting;
+        Channel c;
+        synchronized (admission) {
+            closing = true;
+            waiting = java.util.List.copyOf(held);
+            held.clear();
+            c = occupant;
+        }
+        for (HeldConnection h : waiting) {
+            h.cancelTimeout();
+            h.channel().close();
+        }
+        return c;
     }
 
     /** Checks the peer's uid ({@code SO_PEERCRED}) against the allow-list; logs a refusal. */
@@ -151,6 +327,8 @@ public final class HostedDevice implements AutoCloseable {
             return closed;
         }
         log.info("{}: asked the client to release the device (REQ)", description.name());
+        // No one attaches after this client: the connections waiting for the device are closed now.
+        closeConnections();
         io.netty.util.concurrent.Future<?> deadline = c.eventLoop().schedule(() -> {
             if (c.isOpen()) {
                 log.info("{}: the client kept the device for {}; disconnecting it", description.name(), grace);
@@ -185,13 +363,16 @@ public final class HostedDevice implements AutoCloseable {
         finish();
     }
 
-    /** Closes the listener and the client's connection; {@link #close()} then waits for the device's teardown. */
+    /**
+     * Closes the listener, the held connections and the client's connection; {@link #close()} then waits for the
+     * device's teardown.
+     */
     void disconnect() {
         Channel l = listener;
         if (l != null) {
             l.close().syncUninterruptibly();
         }
-        Channel c = client.get();
+        Channel c = closeConnections();
         if (c != null) {
             c.close().syncUninterruptibly();
         }

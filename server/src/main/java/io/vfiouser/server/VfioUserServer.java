@@ -20,7 +20,8 @@ import org.apache.logging.log4j.Logger;
 
 /**
  * Hosts vfio-user devices, each on its own socket (a path it binds, or a listening fd it was handed), all on one
- * shared event-loop group. One client at a time talks to a device; when it leaves, the next one can attach.
+ * shared event-loop group. One client at a time talks to a device; a connection that arrives meanwhile waits (see
+ * {@link HostedDevice}) and attaches when the client before it has left and the device has been reset.
  *
  * <pre>{@code
  * try (VfioUserServer server = VfioUserServer.builder().build()) {
@@ -65,28 +66,28 @@ public final class VfioUserServer implements AutoCloseable {
 
     /**
      * Like {@link #serve(DeviceDescription, VfioUserDevice, Path)}, with the socket file's mode and group and the
-     * accepted peer uids given by {@code policy}. With a group, the file is bound accessible to its owner only,
-     * then given its group, then its full mode, so no one else can connect in between.
+     * accepted peer uids given by {@code policy}. The socket file appears at {@code socketPath} only once it is
+     * listening, with its group and mode (see {@link UnixServerChannel}), so a client that connects the moment it
+     * appears is served. With a group, the file is bound accessible to its owner only, then given its group, then
+     * its full mode, so no one else can connect in between, even under its temporary name.
      */
     public HostedDevice serve(DeviceDescription description, VfioUserDevice device, Path socketPath,
                               SocketPolicy policy) throws InterruptedException, ErrnoException {
         String path = socketPath.toString();
         int mode = policy.fileMode() >= 0 ? policy.fileMode() : options.socketFileMode();
         int bindMode = policy.group().isPresent() ? mode & 0700 : mode;
-        HostedDevice hosted = start(description, device, path, policy, () -> new UnixServerChannel(bindMode),
-                bootstrap -> bootstrap.bind(new DomainSocketAddress(path)));
-        if (policy.group().isPresent()) {
+        UnixServerChannel.FilePreparation group = policy.group().isEmpty() ? file -> { } : file -> {
             try {
-                SocketFiles.setGroupAndMode(socketPath, policy.group().get(), mode);
+                SocketFiles.setGroupAndMode(file, policy.group().get(), mode);
             } catch (java.io.IOException | RuntimeException e) {
-                hosted.close();
                 String why = e instanceof java.nio.file.attribute.UserPrincipalNotFoundException
                         ? "no such group" : e.toString();
                 throw new IllegalArgumentException("cannot give " + path + " group " + policy.group().get()
                         + ": " + why, e);
             }
-        }
-        return hosted;
+        };
+        return start(description, device, path, policy, () -> new UnixServerChannel(bindMode, group),
+                bootstrap -> bootstrap.bind(new DomainSocketAddress(path)));
     }
 
     /**

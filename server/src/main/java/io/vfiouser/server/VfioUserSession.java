@@ -86,6 +86,8 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     /** The reason the connection closes has been logged once. */
     private boolean closeLogged;
     private int nextServerId;
+    /** Closes the connection if VERSION has not completed in time; null once negotiated or closed. */
+    private io.netty.util.concurrent.ScheduledFuture<?> negotiationDeadline;
 
     private record PendingDma(CompletableFuture<VfioUserMessage> reply) {
     }
@@ -174,13 +176,44 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
             ready.whenComplete((ok, err) -> ctx.executor().execute(() -> {
                 awaitingTeardown = false;
                 updateReading();
+                startNegotiationDeadline();
             }));
+        } else {
+            startNegotiationDeadline();
         }
         super.channelActive(ctx);
     }
 
+    /**
+     * From the moment the session reads, the client has {@link ConnectionLimits#negotiationTimeout()} to complete
+     * VERSION; otherwise it is disconnected, so a connection that never negotiates cannot keep the device from
+     * the next client (QEMU sends VERSION at once).
+     */
+    private void startNegotiationDeadline() {
+        if (state != State.AWAITING_VERSION) {
+            return;
+        }
+        java.time.Duration timeout = options.limits().negotiationTimeout();
+        negotiationDeadline = ctx.executor().schedule(() -> {
+            negotiationDeadline = null;
+            if (state == State.AWAITING_VERSION && ctx.channel().isOpen()) {
+                warnings.warn("{}: the client did not negotiate within {}; disconnecting it", runtime.name(), timeout);
+                ctx.close();
+            }
+        }, timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+    }
+
+    private void cancelNegotiationDeadline() {
+        io.netty.util.concurrent.ScheduledFuture<?> deadline = negotiationDeadline;
+        if (deadline != null) {
+            negotiationDeadline = null;
+            deadline.cancel(false);
+        }
+    }
+
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+        cancelNegotiationDeadline();
         State was = state;
         state = State.CLOSED;
         ReferenceCounted item;
@@ -561,6 +594,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         VfioUserMessage reply = VfioUserMessage.reply(header,
                 VersionPayload.of(0, minor, serverCapabilities(header.messageSize())));
         state = State.NEGOTIATED;
+        cancelNegotiationDeadline();
         runtime.attach(this);
         syncIrqsFromConfig();
         warnings.info("{}: negotiated version 0.{} with {}", runtime.name(), minor,

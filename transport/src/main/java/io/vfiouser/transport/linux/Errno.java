@@ -16,6 +16,8 @@ public final class Errno {
     public static final int EEXIST = 17;
     public static final int ENODEV = 19;
     public static final int EINVAL = 22;
+    public static final int ENFILE = 23;
+    public static final int EMFILE = 24;
     public static final int ENOSPC = 28;
     public static final int EPIPE = 32;
     public static final int ENOSYS = 38;
@@ -24,7 +26,9 @@ public final class Errno {
     public static final int ENOTSOCK = 88;
     public static final int ENOTSUP = 95;
     public static final int EADDRINUSE = 98;
+    public static final int ECONNABORTED = 103;
     public static final int ECONNRESET = 104;
+    public static final int ENOBUFS = 105;
     public static final int ENOTCONN = 107;
     public static final int ESHUTDOWN = 108;
     public static final int ETIMEDOUT = 110;
@@ -51,6 +55,8 @@ public final class Errno {
             case EEXIST -> "EEXIST";
             case ENODEV -> "ENODEV";
             case EINVAL -> "EINVAL";
+            case ENFILE -> "ENFILE";
+            case EMFILE -> "EMFILE";
             case ENOSPC -> "ENOSPC";
             case EPIPE -> "EPIPE";
             case ENOSYS -> "ENOSYS";
@@ -59,7 +65,9 @@ public final class Errno {
             case ENOTSOCK -> "ENOTSOCK";
             case ENOTSUP -> "ENOTSUP";
             case EADDRINUSE -> "EADDRINUSE";
+            case ECONNABORTED -> "ECONNABORTED";
             case ECONNRESET -> "ECONNRESET";
+            case ENOBUFS -> "ENOBUFS";
             case ENOTCONN -> "ENOTCONN";
             case ESHUTDOWN -> "ESHUTDOWN";
             case ETIMEDOUT -> "ETIMEDOUT";

@@ -112,6 +112,7 @@ public final class Linux {
     private static final MethodHandle FSTAT = call("fstat", FunctionDescriptor.of(INT, INT, PTR));
     private static final MethodHandle FCHMOD = call("fchmod", FunctionDescriptor.of(INT, INT, INT));
     private static final MethodHandle UNLINK = call("unlink", FunctionDescriptor.of(INT, PTR));
+    private static final MethodHandle LINK = call("link", FunctionDescriptor.of(INT, PTR, PTR));
     private static final MethodHandle EVENTFD = call("eventfd", FunctionDescriptor.of(INT, INT, INT));
     private static final MethodHandle PIPE2 = call("pipe2", FunctionDescriptor.of(INT, PTR, INT));
     private static final MethodHandle READLINK = call("readlink", FunctionDescriptor.of(LONG, PTR, PTR, LONG));
@@ -678,6 +679,23 @@ public final class Linux {
                 throw new ErrnoException("unlink", err);
             }
             return true;
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code link(2)}: gives the file at {@code existing} the additional name {@code newPath}, atomically, and
+     * fails with {@code EEXIST} rather than replace a file that already has that name.
+     */
+    public static void link(String existing, String newPath) throws ErrnoException {
+        MemorySegment cs = capture();
+        try (Arena arena = Arena.ofConfined()) {
+            if ((int) LINK.invokeExact(cs, arena.allocateFrom(existing), arena.allocateFrom(newPath)) < 0) {
+                throw new ErrnoException("link", errno(cs));
+            }
         } catch (ErrnoException e) {
             throw e;
         } catch (Throwable t) {
