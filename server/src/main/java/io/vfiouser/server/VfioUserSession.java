@@ -720,9 +720,10 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         if (cause instanceof VfioUserFramingException framing) {
-            // The frame decoder closes the stream right after this; the reply is a best effort to say why.
+            // The frame decoder closes the stream right after this; the reply is a best effort to say why, and
+            // never sent for a command that asked for none (digest 1.3).
             log.warn("{}: closing the connection: {}", runtime.name(), framing.getMessage());
-            if (state != State.CLOSED) {
+            if (state != State.CLOSED && !framing.noReply()) {
                 VfioUserMessage reply = VfioUserMessage.errorReply(framing.msgId(), framing.command(), Errno.EINVAL);
                 ctx.writeAndFlush(reply).addListener(ChannelFutureListener.CLOSE);
             }
