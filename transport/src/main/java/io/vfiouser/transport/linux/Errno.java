@@ -16,6 +16,7 @@ public final class Errno {
     public static final int EEXIST = 17;
     public static final int ENODEV = 19;
     public static final int EINVAL = 22;
+    public static final int EMFILE = 24;
     public static final int ENOSPC = 28;
     public static final int EPIPE = 32;
     public static final int ENOSYS = 38;
@@ -51,6 +52,7 @@ public final class Errno {
             case EEXIST -> "EEXIST";
             case ENODEV -> "ENODEV";
             case EINVAL -> "EINVAL";
+            case EMFILE -> "EMFILE";
             case ENOSPC -> "ENOSPC";
             case EPIPE -> "EPIPE";
             case ENOSYS -> "ENOSYS";
