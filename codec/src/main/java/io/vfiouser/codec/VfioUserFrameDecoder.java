@@ -13,7 +13,8 @@ import java.util.List;
  *
  * <p>A {@code msg_size} below 16 or above the maximum is a framing error: the stream cannot be resynchronised,
  * so the decoder fires a {@link VfioUserFramingException}, closes the channel and drops every byte it receives
- * from then on. It decides as soon as the 8 bytes up to the size field have arrived.
+ * from then on. It decides as soon as the 12 bytes up to the flags field have arrived: the exception carries the
+ * flags, so that a command flagged NO_REPLY gets no error reply, only the close.
  *
  * <p>An optional {@link VfioUserFrameShortcut} may serve complete frames in place; those are skipped, not emitted.
  */
@@ -27,7 +28,8 @@ public final class VfioUserFrameDecoder extends ByteToMessageDecoder {
     public static final int DEFAULT_MAX_MESSAGE_SIZE =
             maxMessageSizeFor(VfioUserCapabilities.DEFAULT_MAX_DATA_XFER_SIZE);
 
-    private static final int SIZE_FIELD_END = 8;
+    /** Bytes of a header up to and including its flags field: enough to judge {@code msg_size} and NO_REPLY. */
+    private static final int FLAGS_FIELD_END = 12;
 
     private final int maxMessageSize;
     private final VfioUserFrameShortcut shortcut;
@@ -73,7 +75,7 @@ public final class VfioUserFrameDecoder extends ByteToMessageDecoder {
             in.skipBytes(in.readableBytes());
             return;
         }
-        if (in.readableBytes() < SIZE_FIELD_END) {
+        if (in.readableBytes() < FLAGS_FIELD_END) {
             return;
         }
         int start = in.readerIndex();
@@ -100,13 +102,14 @@ public final class VfioUserFrameDecoder extends ByteToMessageDecoder {
         int start = in.readerIndex();
         int msgId = in.getUnsignedShortLE(start);
         int command = in.getUnsignedShortLE(start + 2);
+        int flags = in.getIntLE(start + 8);
         in.skipBytes(in.readableBytes());
         String problem = size < VfioUserHeader.HEADER_SIZE
                 ? "is below the header size"
                 : "exceeds the maximum " + maxMessageSize;
         ctx.fireExceptionCaught(new VfioUserFramingException(
                 "msg_size " + size + " of message " + msgId + " (command " + command + ") " + problem,
-                msgId, command, size));
+                msgId, command, size, flags));
         ctx.close();
     }
 }

@@ -62,7 +62,7 @@ class FramingTest {
     @Test
     void sizeZeroClosesTheChannel() {
         EmbeddedChannel channel = new EmbeddedChannel(new VfioUserFrameDecoder());
-        assertThatThrownBy(() -> channel.writeInbound(Goldens.buf("0000 0000 00000000")))
+        assertThatThrownBy(() -> channel.writeInbound(Goldens.buf("0000 0000 00000000 00000000")))
                 .isInstanceOf(VfioUserFramingException.class);
         assertThat(channel.isOpen()).isFalse();
         assertThat(channel.finishAndReleaseAll()).isFalse();
@@ -72,10 +72,32 @@ class FramingTest {
     void oversizedMessageFailsAsSoonAsItsSizeIsKnown() {
         EmbeddedChannel channel = new EmbeddedChannel(new VfioUserFrameDecoder());
         long tooBig = VfioUserFrameDecoder.DEFAULT_MAX_MESSAGE_SIZE + 1L;
-        ByteBuf header = Goldens.buf("0100 0a00").writeIntLE((int) tooBig);
+        ByteBuf header = Goldens.buf("0100 0a00").writeIntLE((int) tooBig).writeIntLE(0);
         assertThatThrownBy(() -> channel.writeInbound(header))
-                .isInstanceOfSatisfying(VfioUserFramingException.class,
-                        e -> assertThat(e.messageSize()).isEqualTo(tooBig));
+                .isInstanceOfSatisfying(VfioUserFramingException.class, e -> {
+                    assertThat(e.messageSize()).isEqualTo(tooBig);
+                    assertThat(e.noReply()).isFalse();
+                });
+        assertThat(channel.isOpen()).isFalse();
+        assertThat(channel.finishAndReleaseAll()).isFalse();
+    }
+
+    @Test
+    void framingErrorCarriesTheNoReplyFlagOnceTheFlagsHaveArrived() {
+        EmbeddedChannel channel = new EmbeddedChannel(new VfioUserFrameDecoder());
+        byte[] bad = bytes("0900 0a00 08000000 10000000 00000000"); // msg_size 8, NO_REPLY
+        // Cut in odd chunks: nothing is decided before the flags are complete (byte 12).
+        assertThat(channel.writeInbound(Goldens.buf(Arrays.copyOf(bad, 5)))).isFalse();
+        assertThat(channel.writeInbound(Goldens.buf(Arrays.copyOfRange(bad, 5, 11)))).isFalse();
+        assertThat(channel.isOpen()).isTrue();
+        assertThatThrownBy(() -> channel.writeInbound(Goldens.buf(Arrays.copyOfRange(bad, 11, 13))))
+                .isInstanceOfSatisfying(VfioUserFramingException.class, e -> {
+                    assertThat(e.msgId()).isEqualTo(9);
+                    assertThat(e.command()).isEqualTo(10);
+                    assertThat(e.messageSize()).isEqualTo(8);
+                    assertThat(e.flags()).isEqualTo(0x10);
+                    assertThat(e.noReply()).isTrue();
+                });
         assertThat(channel.isOpen()).isFalse();
         assertThat(channel.finishAndReleaseAll()).isFalse();
     }

@@ -118,6 +118,7 @@ final class Goldens {
         regionInfo(all);
         ioFds(all);
         irqs(all);
+        largeArgsz(all);
         regionAccess(all);
         serverDma(all);
         misc(all);
@@ -282,6 +283,37 @@ final class Goldens {
                 60000000 00000000 02000000 02000000    # argsz 96 needed, count 2, no entries
                 """, () -> reply(13, VfioUserCommand.DEVICE_GET_REGION_IO_FDS,
                         new RegionIoFds(96, 0, 2, 2, List.of()))));
+    }
+
+    /** argsz is a u32: 2^31 and above decode as large values (issue 11, defect 8), and encode back unchanged. */
+    private static void largeArgsz(List<Golden> all) {
+        all.add(golden("DEVICE_GET_INFO request with argsz 2^31", """
+                1000 0400 20000000 00000000 00000000
+                00000080 00000000 00000000 00000000    # argsz 0x80000000
+                """, () -> VfioUserMessage.command(16, VfioUserCommand.DEVICE_GET_INFO,
+                        new DeviceInfo(0x8000_0000L, 0, 0, 0))));
+        all.add(golden("DEVICE_GET_REGION_INFO request with argsz 2^32 - 1", """
+                1100 0500 30000000 00000000 00000000
+                ffffffff 00000000 02000000 00000000    # argsz 0xffffffff, index 2
+                0000000000000000 0000000000000000
+                """, () -> VfioUserMessage.command(17, VfioUserCommand.DEVICE_GET_REGION_INFO,
+                        new RegionInfoRequest(0xFFFF_FFFFL, 2))));
+        all.add(golden("DEVICE_GET_IRQ_INFO request with argsz 2^32 - 1", """
+                1200 0700 20000000 00000000 00000000
+                ffffffff 00000000 02000000 00000000    # argsz 0xffffffff, index 2
+                """, () -> VfioUserMessage.command(18, VfioUserCommand.DEVICE_GET_IRQ_INFO,
+                        new IrqInfo(0xFFFF_FFFFL, 0, 2, 0))));
+        all.add(golden("DMA_MAP request with argsz 2^31", """
+                1300 0200 30000000 00000000 00000000
+                00000080 03000000                      # argsz 0x80000000, READ|WRITE
+                0000000000000000 0000100000000000 0000100000000000
+                """, () -> VfioUserMessage.command(19, VfioUserCommand.DMA_MAP,
+                        new DmaMapRequest(0x8000_0000L, 3, 0, 0x10_0000, 0x10_0000))));
+        all.add(golden("DMA_UNMAP request with argsz 1 MiB", """
+                1400 0300 28000000 00000000 00000000
+                00001000 00000000 0000100000000000 0000100000000000
+                """, () -> VfioUserMessage.command(20, VfioUserCommand.DMA_UNMAP,
+                        new DmaUnmapRequest(1 << 20, 0, 0x10_0000, 0x10_0000, 0, 0))));
     }
 
     private static void irqs(List<Golden> all) {

@@ -166,7 +166,7 @@ class ConformanceTest {
                 assertThat(info.argsz()).isGreaterThan(32);
                 assertThat(first.header().messageSize()).isEqualTo(16 + 32);
                 assertThat(first.fds().isEmpty()).isTrue();
-                needed = info.argsz();
+                needed = (int) info.argsz();
             } finally {
                 first.release();
             }

@@ -33,6 +33,7 @@ import io.vfiouser.device.ResetReason;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.device.VfioUserMigration;
 import io.vfiouser.examples.nulldev.NullDevice;
+import io.vfiouser.server.migration.MigrationRecord;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -352,7 +353,8 @@ class MigrationConformanceTest {
 
         // A stream of another kind of device: its header is refused.
         byte[] foreign = stream.clone();
-        foreign[8 + 8] ^= 1; // vendor id in the header record
+        foreign[MigrationRecord.HEAD_SIZE + 8] ^= 1; // vendor id in the header record
+        MigrationRecord.seal(java.nio.ByteBuffer.wrap(foreign)); // a valid record, of another device
         assertThat(setState(MigDeviceState.RESUMING)).isZero();
         assertThat(errno(client, VfioUserCommand.MIG_DATA_WRITE, MigData.of(Unpooled.wrappedBuffer(foreign, 0, 100))))
                 .isEqualTo(EINVAL);
@@ -485,7 +487,7 @@ class MigrationConformanceTest {
         ByteBuf pre = migration.read(1 << 20).get(S, TimeUnit.SECONDS);
         int preBytes = pre.readableBytes();
         pre.release();
-        assertThat(preBytes).as("only the stream header before STOP_COPY").isEqualTo(28);
+        assertThat(preBytes).as("only the stream header before STOP_COPY").isEqualTo(MigrationRecord.HEAD_SIZE + 20);
         ByteBuf again = migration.read(1 << 20).get(S, TimeUnit.SECONDS);
         assertThat(again.readableBytes()).as("nothing more for now").isZero();
         again.release();

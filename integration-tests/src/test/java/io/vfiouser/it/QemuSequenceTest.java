@@ -167,7 +167,7 @@ class QemuSequenceTest {
             assertThat(first.header().isError()).isFalse();
             // QEMU's buffer is argsz + 16: the payload must not exceed the argsz it sent.
             assertThat(first.header().messageSize()).isLessThanOrEqualTo(32 + 16);
-            argsz = first.payload(RegionInfo.class).argsz();
+            argsz = (int) first.payload(RegionInfo.class).argsz();
         } finally {
             first.release();
         }

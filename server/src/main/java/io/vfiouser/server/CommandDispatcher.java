@@ -104,9 +104,6 @@ final class CommandDispatcher {
         if (fds.size() > 1) {
             throw invalid("DMA_MAP with " + fds.size() + " fds");
         }
-        if (request.argsz() < DmaMapRequest.SIZE) {
-            throw invalid("DMA_MAP argsz " + request.argsz());
-        }
         VfioUserHeader header = m.header();
         return quiesce().thenCompose(ok -> {
             int fd = fds.isEmpty() ? -1 : fds.take(0);
@@ -116,9 +113,6 @@ final class CommandDispatcher {
 
     private CompletableFuture<VfioUserMessage> dmaUnmap(VfioUserMessage m) {
         DmaUnmapRequest request = m.payload(DmaUnmapRequest.class);
-        if (request.argsz() < DmaUnmapRequest.SIZE || request.argsz() > (1 << 20)) {
-            throw invalid("DMA_UNMAP argsz " + request.argsz());
-        }
         VfioUserHeader header = m.header();
         if (request.hasDirtyBitmap()) {
             return quiesce()
@@ -140,9 +134,6 @@ final class CommandDispatcher {
 
     private VfioUserMessage deviceInfo(VfioUserMessage m) {
         DeviceInfo request = m.payload(DeviceInfo.class);
-        if (request.argsz() < DeviceInfo.SIZE) {
-            throw invalid("DEVICE_GET_INFO argsz " + request.argsz());
-        }
         int flags = DeviceInfo.FLAG_PCI | (runtime.description().resetSupported() ? DeviceInfo.FLAG_RESET : 0);
         return VfioUserMessage.reply(m.header(), DeviceInfo.reply(flags, NUM_REGIONS, NUM_IRQS));
     }
@@ -154,9 +145,6 @@ final class CommandDispatcher {
      */
     private VfioUserMessage regionInfo(VfioUserMessage m) {
         RegionInfoRequest request = m.payload(RegionInfoRequest.class);
-        if (request.argsz() < RegionInfo.FIXED_SIZE) {
-            throw invalid("DEVICE_GET_REGION_INFO argsz " + request.argsz());
-        }
         int index = request.index();
         if (index < 0 || index >= NUM_REGIONS) {
             throw invalid("no region " + Integer.toUnsignedString(index));
@@ -182,7 +170,7 @@ final class CommandDispatcher {
         }
         List<RegionCapability> caps = List.of(new SparseMmapCapability(areas));
         int full = RegionInfo.sizeWith(caps);
-        if (Integer.toUnsignedLong(request.argsz()) < full) {
+        if (request.argsz() < full) {
             return VfioUserMessage.reply(m.header(), new RegionInfo(full, flags, index, region.size(), 0, List.of()));
         }
         int fd;
@@ -199,9 +187,6 @@ final class CommandDispatcher {
         RegionIoFdsRequest request = m.payload(RegionIoFdsRequest.class);
         if (request.flags() != 0 || request.count() != 0) {
             throw invalid("DEVICE_GET_REGION_IO_FDS flags and count must be 0");
-        }
-        if (request.argsz() < RegionIoFds.FIXED_SIZE || request.argsz() > (1 << 20)) {
-            throw invalid("DEVICE_GET_REGION_IO_FDS argsz " + request.argsz());
         }
         int index = request.index();
         if (index < 0 || index >= NUM_REGIONS || session.regions().size(index) == 0) {
@@ -220,7 +205,7 @@ final class CommandDispatcher {
         if (entries.isEmpty()) {
             return VfioUserMessage.reply(m.header(), full);
         }
-        if (Integer.toUnsignedLong(request.argsz()) < full.argsz()) {
+        if (request.argsz() < full.argsz()) {
             return VfioUserMessage.reply(m.header(),
                     new RegionIoFds(full.argsz(), 0, index, full.count(), List.of()));
         }
@@ -229,9 +214,6 @@ final class CommandDispatcher {
 
     private VfioUserMessage irqInfo(VfioUserMessage m) {
         IrqInfo request = m.payload(IrqInfo.class);
-        if (request.argsz() < IrqInfo.SIZE) {
-            throw invalid("DEVICE_GET_IRQ_INFO argsz " + request.argsz());
-        }
         return VfioUserMessage.reply(m.header(), session.irqs().irqInfo(request.index()));
     }
 
@@ -333,8 +315,8 @@ final class CommandDispatcher {
         if (ops != DeviceFeature.SET && (ops & DeviceFeature.PROBE) == 0) {
             throw invalid("DEVICE_FEATURE GET with SET needs PROBE");
         }
-        if (Integer.toUnsignedLong(request.argsz()) < payloadLength) {
-            throw invalid("DEVICE_FEATURE argsz " + Integer.toUnsignedString(request.argsz()) + " below the "
+        if (request.argsz() < payloadLength) {
+            throw invalid("DEVICE_FEATURE argsz " + request.argsz() + " below the "
                     + payloadLength + "-byte request");
         }
         if (ops != DeviceFeature.SET) {
@@ -395,8 +377,8 @@ final class CommandDispatcher {
     }
 
     private static void requireGetArgsz(DeviceFeature request, long needed) {
-        if (Integer.toUnsignedLong(request.argsz()) < needed) {
-            throw invalid("DEVICE_FEATURE GET argsz " + Integer.toUnsignedString(request.argsz()) + ", the reply needs "
+        if (request.argsz() < needed) {
+            throw invalid("DEVICE_FEATURE GET argsz " + request.argsz() + ", the reply needs "
                     + needed);
         }
     }

@@ -37,8 +37,13 @@ import java.util.Objects;
  * @param negotiationTimeout     how long a client may take to complete VERSION from the moment it has the device
  *                               (a held connection's time starts when its turn comes) before it is disconnected
  *                               with a log line, so that the device is free for the next one
- * @param maxDmaMappings         DMA mappings one client may hold at once (announced as {@code max_dma_maps})
- * @param maxClientFds           fds one client may make the server hold at once (DMA mappings, interrupt eventfds)
+ * @param maxDmaMappings         DMA mappings one client may hold at once (announced as {@code max_dma_maps}); one
+ *                               more is refused with ENOSPC
+ * @param maxClientFds           fds one client may make the server hold at once (the fd of each DMA mapping, the
+ *                               interrupt eventfds); a DMA_MAP or SET_IRQS that would hold more is refused with
+ *                               EMFILE and its fds closed. Capped further at a {@value #PROCESS_FD_SHARE}th of the
+ *                               process's fd limit ({@link #clientFdLimit(long)}), so that no single client can
+ *                               drive the process to EMFILE whatever the configuration says
  * @param warningBurst           warnings a connection may log over its life, and a device, summed over its
  *                               connections, per {@code warningInterval}; further ones are counted instead of
  *                               logged. Informational lines per connection (attached, negotiated, reset,
@@ -57,6 +62,12 @@ public record ConnectionLimits(int outboundHighWaterMark, int outboundLowWaterMa
      */
     public static final ConnectionLimits DEFAULT = new ConnectionLimits(4 << 20, 2 << 20, 1024, 16L << 20, 4,
             Duration.ofSeconds(30), Duration.ofSeconds(5), 1024, 2048, 5, Duration.ofMinutes(1));
+
+    /**
+     * One client may hold at most this fraction (1/n) of the process's fd limit, however large {@code maxClientFds}
+     * is: the rest stays for the listening sockets, other clients and the JVM.
+     */
+    public static final int PROCESS_FD_SHARE = 4;
 
     public ConnectionLimits {
         Objects.requireNonNull(holdTimeout, "holdTimeout");
@@ -88,6 +99,15 @@ public record ConnectionLimits(int outboundHighWaterMark, int outboundLowWaterMa
         if (warningBurst < 1) {
             throw new IllegalArgumentException("warningBurst must be at least 1: " + warningBurst);
         }
+    }
+
+    /**
+     * The fds one client may hold in a process whose fd limit (soft {@code RLIMIT_NOFILE}) is
+     * {@code processFdLimit}: {@code maxClientFds}, but at most a {@value #PROCESS_FD_SHARE}th of that limit (and at
+     * least 1).
+     */
+    public int clientFdLimit(long processFdLimit) {
+        return (int) Math.max(1, Math.min(maxClientFds, processFdLimit / PROCESS_FD_SHARE));
     }
 
     private static void positive(Duration d, String name) {

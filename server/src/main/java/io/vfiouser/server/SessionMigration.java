@@ -136,7 +136,10 @@ final class SessionMigration {
     private CompletableFuture<Void> arc(MigrationState from, MigrationState to) {
         if (from == MigrationState.RESUMING && to == MigrationState.STOP && (sink == null || !sink.complete())) {
             state = MigrationState.ERROR;
+            boolean corrupt = sink != null && sink.failed();
             sink = null;
+            runtime.warnings().warn("{}: the migration data written is {}: the device is in ERROR until reset",
+                    runtime.name(), corrupt ? "invalid" : "incomplete");
             return failed("the migration data written is incomplete or invalid: the device is in ERROR");
         }
         CompletableFuture<Void> stopped = from.running() && !to.running() ? quiesce() : VfioUserDevice.DONE;
@@ -307,10 +310,10 @@ final class SessionMigration {
         long offset = src.regionOffset;
         int n = (int) Math.min(REGION_CHUNK, memory.byteSize() - offset);
         ByteBuffer record = ByteBuffer.allocate(MigrationRecord.HEAD_SIZE + 12 + n).order(ByteOrder.LITTLE_ENDIAN);
-        record.putInt(MigrationRecord.REGION).putInt(12 + n).putInt(r.index()).putLong(offset);
+        record.putInt(MigrationRecord.REGION).putInt(12 + n).putInt(0).putInt(r.index()).putLong(offset);
         MemorySegment.ofArray(record.array()).asSlice(MigrationRecord.HEAD_SIZE + 12, n)
                 .copyFrom(memory.asSlice(offset, n));
-        src.out.add(record.position(0));
+        src.out.add(MigrationRecord.seal(record.position(0)));
         src.regionOffset += n;
         if (src.regionOffset >= memory.byteSize()) {
             src.regions.poll();
@@ -320,23 +323,38 @@ final class SessionMigration {
 
     // ------------------------------------------------------------------------------------------ loading
 
-    /** MIG_DATA_WRITE: the next piece of the stream; completes when the records it completes are loaded. */
+    /**
+     * MIG_DATA_WRITE: the next piece of the stream; completes when the records it completes are loaded. A record
+     * that fails its checks or its loading fails the write and the whole stream: the device then holds partial
+     * state, and leaving RESUMING puts it in ERROR.
+     */
     CompletableFuture<Void> write(ByteBuffer data) {
         MigrationStreamReader reader = sink;
         if (reader == null || state != MigrationState.RESUMING) {
             return failed("MIG_DATA_WRITE in migration state " + state);
         }
         List<MigrationStreamReader.Record> records;
+        boolean failedBefore = reader.failed();
         try {
             records = reader.feed(data);
         } catch (VfioUserProtocolException e) {
+            if (!failedBefore) {
+                runtime.warnings().warn("{}: migration data refused: {}", runtime.name(),
+                        LogText.escape(e.getMessage()));
+            }
             return CompletableFuture.failedFuture(e);
         }
         CompletableFuture<Void> chain = VfioUserDevice.DONE;
         for (MigrationStreamReader.Record r : records) {
             chain = chain.thenCompose(ok -> load(r));
         }
-        return chain;
+        return chain.whenComplete((ok, err) -> {
+            if (err != null) {
+                reader.fail();
+                runtime.warnings().warn("{}: migration record not loaded: {}", runtime.name(),
+                        LogText.escape(String.valueOf(Errors.unwrap(err).getMessage())));
+            }
+        });
     }
 
     private CompletableFuture<Void> load(MigrationStreamReader.Record r) {

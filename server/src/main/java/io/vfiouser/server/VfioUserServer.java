@@ -45,6 +45,12 @@ public final class VfioUserServer implements AutoCloseable {
                 ? new MultiThreadIoEventLoopGroup(builder.threads, EpollIoHandler.newFactory())
                 : builder.group;
         this.options = builder.options;
+        long processFds = ProcessFds.softLimit();
+        int clientFds = options.limits().clientFdLimit(processFds);
+        if (clientFds < options.limits().maxClientFds()) {
+            LOG.info("a client may hold {} fds, a {}th of the process's limit of {}, not the {} configured",
+                    clientFds, ConnectionLimits.PROCESS_FD_SHARE, processFds, options.limits().maxClientFds());
+        }
     }
 
     public static Builder builder() {

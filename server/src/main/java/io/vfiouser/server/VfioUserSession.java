@@ -20,6 +20,7 @@ import io.vfiouser.server.dma.DmaMessenger;
 import io.vfiouser.server.dma.DmaTable;
 import io.vfiouser.server.dma.ServerDmaSpace;
 import io.vfiouser.server.irq.IrqTable;
+import io.vfiouser.transport.FdBudget;
 import io.vfiouser.transport.linux.Errno;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -62,6 +63,8 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     private final Map<Integer, PendingDma> serverRequests = new HashMap<>();
     private final IrqTable irqs;
     private final DmaTable dmaTable;
+    /** The fds this client makes the server hold, against {@link ConnectionLimits#maxClientFds()}. */
+    private final FdBudget fdBudget;
     private final ServerDmaSpace dmaSpace;
     private final RegionRouter regions;
     private final CommandDispatcher dispatcher;
@@ -103,8 +106,10 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         this.options = options;
         this.log = runtime.log();
         this.warnings = runtime.warnings().connection();
-        this.irqs = new IrqTable(runtime.description(), new IrqEvents());
-        this.dmaTable = new DmaTable(new DmaListener(runtime));
+        // One budget for every fd the client makes the server hold (mapping fds, interrupt eventfds).
+        this.fdBudget = new FdBudget(options.limits().clientFdLimit(ProcessFds.softLimit()));
+        this.irqs = new IrqTable(runtime.description(), new IrqEvents(), fdBudget);
+        this.dmaTable = new DmaTable(new DmaListener(runtime), options.limits().maxDmaMappings(), fdBudget);
         this.dmaSpace = new ServerDmaSpace(dmaTable, this, io.vfiouser.server.dma.DirtyLog.NONE,
                 options.dmaSegments());
         this.regions = new RegionRouter(runtime, irqs, options.maxDataTransferSize());
@@ -610,26 +615,37 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
 
     /**
      * What the server announces. QEMU reads the VERSION reply into the buffer of its own request, so the reply
-     * must not be longer than the request: when the full set does not fit, only the essential keys are sent.
+     * must not be longer than the request: when the full set does not fit, only the essential keys are sent, the
+     * limits the server enforces first ({@code max_dma_maps} is below the client's default, 65535).
      */
     private VfioUserCapabilities serverCapabilities(long requestSize) {
         VfioUserCapabilities full = VfioUserCapabilities.builder()
                 .maxMsgFds(options.maxMsgFds())
                 .maxDataXferSize(options.maxDataTransferSize())
                 .pgsizes(VfioUserCapabilities.DEFAULT_PGSIZES)
-                .maxDmaMaps(DmaTable.DEFAULT_MAX_MAPPINGS)
+                .maxDmaMaps(dmaTable.maxMappings())
                 .writeMultiple(true)
                 .build();
         if (replySize(full) <= requestSize) {
             return full;
         }
+        // max_dma_maps is below the client's default (65535): a client that does not learn it meets ENOSPC.
         VfioUserCapabilities essential = VfioUserCapabilities.builder()
                 .maxMsgFds(options.maxMsgFds())
                 .maxDataXferSize(options.maxDataTransferSize())
+                .maxDmaMaps(dmaTable.maxMappings())
                 .writeMultiple(true)
                 .build();
         if (replySize(essential) <= requestSize) {
             return essential;
+        }
+        VfioUserCapabilities limits = VfioUserCapabilities.builder()
+                .maxMsgFds(options.maxMsgFds())
+                .maxDataXferSize(options.maxDataTransferSize())
+                .maxDmaMaps(dmaTable.maxMappings())
+                .build();
+        if (replySize(limits) <= requestSize) {
+            return limits;
         }
         return VfioUserCapabilities.builder()
                 .maxMsgFds(options.maxMsgFds())
@@ -835,9 +851,10 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         boolean first = !closeLogged;
         closeLogged = true;
         if (cause instanceof VfioUserFramingException framing) {
-            // The frame decoder closes the stream right after this; the reply is a best effort to say why.
+            // The frame decoder closes the stream right after this; the reply is a best effort to say why, and
+            // never sent for a command that asked for none (digest 1.3).
             logClose(first, LogText.escape(framing.getMessage()), null);
-            if (state != State.CLOSED) {
+            if (state != State.CLOSED && !framing.noReply()) {
                 VfioUserMessage reply = VfioUserMessage.errorReply(framing.msgId(), framing.command(), Errno.EINVAL);
                 ctx.writeAndFlush(reply).addListener(ChannelFutureListener.CLOSE);
             }

@@ -19,7 +19,7 @@ import java.util.Objects;
  *
  * @param data the feature data (owned; released with the message), never {@code null}
  */
-public record DeviceFeature(int argsz, int flags, ByteBuf data) implements VfioUserPayload {
+public record DeviceFeature(long argsz, int flags, ByteBuf data) implements VfioUserPayload {
     public static final int FIXED_SIZE = 8;
     /** The feature index bits of {@link #flags()}. */
     public static final int FEATURE_MASK = 0xFFFF;
@@ -41,6 +41,7 @@ public record DeviceFeature(int argsz, int flags, ByteBuf data) implements VfioU
     public static final long MIGRATION_PRE_COPY = 0x4;
 
     public DeviceFeature {
+        Payloads.requireU32(argsz, "argsz");
         Objects.requireNonNull(data, "data (use Unpooled.EMPTY_BUFFER for none)");
     }
 
@@ -51,7 +52,7 @@ public record DeviceFeature(int argsz, int flags, ByteBuf data) implements VfioU
 
     public static DeviceFeature decode(ByteBuf in) {
         requireLength(in, FIXED_SIZE, "DEVICE_FEATURE");
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         int flags = in.readIntLE();
         return new DeviceFeature(argsz, flags, in.readSlice(in.readableBytes()));
     }
@@ -80,7 +81,7 @@ public record DeviceFeature(int argsz, int flags, ByteBuf data) implements VfioU
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(flags);
     }
 }

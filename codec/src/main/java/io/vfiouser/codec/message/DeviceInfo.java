@@ -15,12 +15,16 @@ import io.netty.buffer.ByteBuf;
  * P+12  u32 num_irqs     reply: IRQ indexes
  * </pre>
  */
-public record DeviceInfo(int argsz, int flags, int numRegions, int numIrqs) implements VfioUserPayload {
+public record DeviceInfo(long argsz, int flags, int numRegions, int numIrqs) implements VfioUserPayload {
     public static final int SIZE = 16;
     /** The device accepts {@code DEVICE_RESET}. */
     public static final int FLAG_RESET = 0x1;
     /** The device is a PCI device. */
     public static final int FLAG_PCI = 0x2;
+
+    public DeviceInfo {
+        Payloads.requireU32(argsz, "argsz");
+    }
 
     /** The request: argsz 16, all else 0. */
     public static DeviceInfo request() {
@@ -42,7 +46,7 @@ public record DeviceInfo(int argsz, int flags, int numRegions, int numIrqs) impl
     /** {@code EINVAL} if the payload is below 16. */
     public static DeviceInfo decodeReply(ByteBuf in) {
         requireLength(in, SIZE, "DEVICE_GET_INFO");
-        return new DeviceInfo(in.readIntLE(), in.readIntLE(), in.readIntLE(), in.readIntLE());
+        return new DeviceInfo(in.readUnsignedIntLE(), in.readIntLE(), in.readIntLE(), in.readIntLE());
     }
 
     @Override
@@ -52,7 +56,7 @@ public record DeviceInfo(int argsz, int flags, int numRegions, int numIrqs) impl
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(flags);
         out.writeIntLE(numRegions);
         out.writeIntLE(numIrqs);

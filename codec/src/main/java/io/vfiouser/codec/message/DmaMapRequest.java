@@ -17,7 +17,7 @@ import io.netty.buffer.ByteBuf;
  * P+24  u64 size     length in bytes
  * </pre>
  */
-public record DmaMapRequest(int argsz, int flags, long offset, long address, long size) implements VfioUserPayload {
+public record DmaMapRequest(long argsz, int flags, long offset, long address, long size) implements VfioUserPayload {
     public static final int SIZE = 32;
     public static final int FLAG_READ = 0x1;
     public static final int FLAG_WRITE = 0x2;
@@ -25,6 +25,10 @@ public record DmaMapRequest(int argsz, int flags, long offset, long address, lon
     public static final int FLAG_MMAP = 0x4;
     /** libvfio-user extension: access the fd with pread/pwrite instead of mmap. */
     public static final int FLAG_FILE_IO = 0x8;
+
+    public DmaMapRequest {
+        Payloads.requireU32(argsz, "argsz");
+    }
 
     /** A request with {@code argsz} 32. */
     public static DmaMapRequest of(int flags, long offset, long address, long size) {
@@ -34,7 +38,7 @@ public record DmaMapRequest(int argsz, int flags, long offset, long address, lon
     /** {@code EINVAL} if the payload or argsz is below 32. */
     public static DmaMapRequest decode(ByteBuf in) {
         requireLength(in, SIZE, "DMA_MAP");
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         requireArgszAtLeast(argsz, SIZE, "DMA_MAP");
         return new DmaMapRequest(argsz, in.readIntLE(), in.readLongLE(), in.readLongLE(), in.readLongLE());
     }
@@ -46,7 +50,7 @@ public record DmaMapRequest(int argsz, int flags, long offset, long address, lon
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(flags);
         out.writeLongLE(offset);
         out.writeLongLE(address);

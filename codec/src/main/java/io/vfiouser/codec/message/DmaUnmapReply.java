@@ -12,10 +12,11 @@ import io.vfiouser.codec.VfioUserProtocolException;
  *
  * @param bitmap the dirty bitmap (owned; released with the message) if and only if GET_DIRTY_BITMAP is set
  */
-public record DmaUnmapReply(int argsz, int flags, long address, long size, long bitmapPageSize, long bitmapSize,
+public record DmaUnmapReply(long argsz, int flags, long address, long size, long bitmapPageSize, long bitmapSize,
         ByteBuf bitmap) implements VfioUserPayload {
 
     public DmaUnmapReply {
+        Payloads.requireU32(argsz, "argsz");
         boolean withBitmap = (flags & DmaUnmapRequest.FLAG_GET_DIRTY_BITMAP) != 0;
         if (withBitmap != (bitmap != null)) {
             throw new IllegalArgumentException("a bitmap goes with GET_DIRTY_BITMAP, and only with it");
@@ -41,7 +42,7 @@ public record DmaUnmapReply(int argsz, int flags, long address, long size, long 
         }
         requireLength(in, DmaUnmapRequest.SIZE, "DMA_UNMAP reply");
         int length = in.readableBytes();
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         int flags = in.readIntLE();
         long address = in.readLongLE();
         long size = in.readLongLE();
@@ -70,7 +71,7 @@ public record DmaUnmapReply(int argsz, int flags, long address, long size, long 
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(flags);
         out.writeLongLE(address);
         out.writeLongLE(size);

@@ -23,13 +23,17 @@ import io.vfiouser.codec.VfioUserProtocolException;
  * Decoding checks the sizes (payload and argsz at least 24, or 40 and 40 + bitmap size with GET_DIRTY_BITMAP;
  * argsz at most 1 MiB); which flag combinations are valid is the dispatcher's to check.
  */
-public record DmaUnmapRequest(int argsz, int flags, long address, long size, long bitmapPageSize, long bitmapSize)
+public record DmaUnmapRequest(long argsz, int flags, long address, long size, long bitmapPageSize, long bitmapSize)
         implements VfioUserPayload {
     public static final int SIZE = 24;
     /** Size with the bitmap header (GET_DIRTY_BITMAP). */
     public static final int SIZE_WITH_BITMAP = 40;
     public static final int FLAG_GET_DIRTY_BITMAP = 0x1;
     public static final int FLAG_UNMAP_ALL = 0x2;
+
+    public DmaUnmapRequest {
+        Payloads.requireU32(argsz, "argsz");
+    }
 
     /** An unmap of one mapping without dirty bitmap; argsz 24. */
     public static DmaUnmapRequest of(int flags, long address, long size) {
@@ -39,7 +43,7 @@ public record DmaUnmapRequest(int argsz, int flags, long address, long size, lon
     public static DmaUnmapRequest decode(ByteBuf in) {
         requireLength(in, SIZE, "DMA_UNMAP");
         int length = in.readableBytes();
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         int flags = in.readIntLE();
         long address = in.readLongLE();
         long size = in.readLongLE();
@@ -54,8 +58,8 @@ public record DmaUnmapRequest(int argsz, int flags, long address, long size, lon
         }
         long bitmapPageSize = in.readLongLE();
         long bitmapSize = in.readLongLE();
-        if (bitmapSize < 0 || bitmapSize > Integer.toUnsignedLong(argsz) - SIZE_WITH_BITMAP) {
-            throw VfioUserProtocolException.invalid("DMA_UNMAP argsz " + Integer.toUnsignedString(argsz)
+        if (bitmapSize < 0 || bitmapSize > argsz - SIZE_WITH_BITMAP) {
+            throw VfioUserProtocolException.invalid("DMA_UNMAP argsz " + argsz
                     + " cannot hold a bitmap of " + Long.toUnsignedString(bitmapSize) + " bytes");
         }
         return new DmaUnmapRequest(argsz, flags, address, size, bitmapPageSize, bitmapSize);
@@ -72,7 +76,7 @@ public record DmaUnmapRequest(int argsz, int flags, long address, long size, lon
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(flags);
         out.writeLongLE(address);
         out.writeLongLE(size);

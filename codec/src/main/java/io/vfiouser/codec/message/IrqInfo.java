@@ -15,12 +15,16 @@ import io.netty.buffer.ByteBuf;
  * P+12  u32 count   reply: number of vectors
  * </pre>
  */
-public record IrqInfo(int argsz, int flags, int index, int count) implements VfioUserPayload {
+public record IrqInfo(long argsz, int flags, int index, int count) implements VfioUserPayload {
     public static final int SIZE = 16;
     public static final int FLAG_EVENTFD = 0x1;
     public static final int FLAG_MASKABLE = 0x2;
     public static final int FLAG_AUTOMASKED = 0x4;
     public static final int FLAG_NORESIZE = 0x8;
+
+    public IrqInfo {
+        Payloads.requireU32(argsz, "argsz");
+    }
 
     /** The request for IRQ index {@code index}, argsz 16. */
     public static IrqInfo request(int index) {
@@ -42,7 +46,7 @@ public record IrqInfo(int argsz, int flags, int index, int count) implements Vfi
     /** {@code EINVAL} if the payload is below 16. */
     public static IrqInfo decodeReply(ByteBuf in) {
         requireLength(in, SIZE, "DEVICE_GET_IRQ_INFO");
-        return new IrqInfo(in.readIntLE(), in.readIntLE(), in.readIntLE(), in.readIntLE());
+        return new IrqInfo(in.readUnsignedIntLE(), in.readIntLE(), in.readIntLE(), in.readIntLE());
     }
 
     @Override
@@ -52,7 +56,7 @@ public record IrqInfo(int argsz, int flags, int index, int count) implements Vfi
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(flags);
         out.writeIntLE(index);
         out.writeIntLE(count);

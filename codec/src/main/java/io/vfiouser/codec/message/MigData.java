@@ -21,10 +21,11 @@ import java.util.Objects;
  *
  * @param data the migration data (owned; released with the message)
  */
-public record MigData(int argsz, int size, ByteBuf data) implements VfioUserPayload {
+public record MigData(long argsz, int size, ByteBuf data) implements VfioUserPayload {
     public static final int FIXED_SIZE = 8;
 
     public MigData {
+        Payloads.requireU32(argsz, "argsz");
         Objects.requireNonNull(data, "data");
         Payloads.requireDataLength(data, Integer.toUnsignedLong(size), "migration");
     }
@@ -44,7 +45,7 @@ public record MigData(int argsz, int size, ByteBuf data) implements VfioUserPayl
 
     private static MigData decode(ByteBuf in, boolean checkArgsz, String what) {
         requireLength(in, FIXED_SIZE, what);
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         int size = in.readIntLE();
         if (checkArgsz) {
             requireArgszAtLeast(argsz, FIXED_SIZE + Integer.toUnsignedLong(size), what);
@@ -60,7 +61,7 @@ public record MigData(int argsz, int size, ByteBuf data) implements VfioUserPayl
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(size);
     }
 }

@@ -13,8 +13,12 @@ import io.netty.buffer.ByteBuf;
  * P+4   u32 size    bytes wanted
  * </pre>
  */
-public record MigDataRead(int argsz, int size) implements VfioUserPayload {
+public record MigDataRead(long argsz, int size) implements VfioUserPayload {
     public static final int SIZE = 8;
+
+    public MigDataRead {
+        Payloads.requireU32(argsz, "argsz");
+    }
 
     /** A request for {@code size} bytes with argsz 8 + size. */
     public static MigDataRead of(int size) {
@@ -24,7 +28,7 @@ public record MigDataRead(int argsz, int size) implements VfioUserPayload {
     /** {@code EINVAL} if the payload is below 8 bytes or argsz below 8 + size. */
     public static MigDataRead decode(ByteBuf in) {
         requireLength(in, SIZE, "MIG_DATA_READ");
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         int size = in.readIntLE();
         requireArgszAtLeast(argsz, SIZE + Integer.toUnsignedLong(size), "MIG_DATA_READ");
         in.skipBytes(in.readableBytes());
@@ -38,7 +42,7 @@ public record MigDataRead(int argsz, int size) implements VfioUserPayload {
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(size);
     }
 }

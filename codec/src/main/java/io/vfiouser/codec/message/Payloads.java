@@ -18,17 +18,26 @@ final class Payloads {
         }
     }
 
-    static void requireArgszAtLeast(int argsz, long min, String what) {
-        if (Integer.toUnsignedLong(argsz) < min) {
-            throw VfioUserProtocolException.invalid(
-                    what + " argsz " + Integer.toUnsignedString(argsz) + " is smaller than " + min);
+    /**
+     * The one place a request's {@code argsz} is checked against its struct: argsz is a u32, read with
+     * {@code readUnsignedIntLE} into a long, so 2^31 and above are large values, not negative ones.
+     */
+    static void requireArgszAtLeast(long argsz, long min, String what) {
+        if (argsz < min) {
+            throw VfioUserProtocolException.invalid(what + " argsz " + argsz + " is smaller than " + min);
         }
     }
 
-    static void requireArgszAtMost(int argsz, long max, String what) {
-        if (Integer.toUnsignedLong(argsz) > max) {
-            throw VfioUserProtocolException.invalid(
-                    what + " argsz " + Integer.toUnsignedString(argsz) + " is larger than " + max);
+    static void requireArgszAtMost(long argsz, long max, String what) {
+        if (argsz > max) {
+            throw VfioUserProtocolException.invalid(what + " argsz " + argsz + " is larger than " + max);
+        }
+    }
+
+    /** For the records' constructors: an {@code argsz} is encoded as a u32. */
+    static void requireU32(long value, String what) {
+        if ((value & ~0xFFFF_FFFFL) != 0) {
+            throw new IllegalArgumentException(what + " is a u32: " + value);
         }
     }
 

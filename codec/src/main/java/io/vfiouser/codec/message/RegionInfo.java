@@ -27,7 +27,7 @@ import java.util.List;
  * starts before P+32, leaves the payload or does not move forward is {@code EINVAL}. The server truncates a
  * reply that does not fit the client's argsz by leaving the caps out (and the CAPS flag and fd with them).
  */
-public record RegionInfo(int argsz, int flags, int index, long size, long offset, List<RegionCapability> caps)
+public record RegionInfo(long argsz, int flags, int index, long size, long offset, List<RegionCapability> caps)
         implements VfioUserPayload {
     /** Size of the fixed part; also the offset of the first capability. */
     public static final int FIXED_SIZE = 32;
@@ -37,6 +37,7 @@ public record RegionInfo(int argsz, int flags, int index, long size, long offset
     public static final int FLAG_CAPS = 0x8;
 
     public RegionInfo {
+        Payloads.requireU32(argsz, "argsz");
         caps = List.copyOf(caps);
     }
 
@@ -54,7 +55,7 @@ public record RegionInfo(int argsz, int flags, int index, long size, long offset
         requireLength(in, FIXED_SIZE, "DEVICE_GET_REGION_INFO reply");
         int base = in.readerIndex();
         int length = in.readableBytes();
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         int flags = in.readIntLE();
         int index = in.readIntLE();
         long capOffset = in.readUnsignedIntLE();
@@ -130,7 +131,7 @@ public record RegionInfo(int argsz, int flags, int index, long size, long offset
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(flags);
         out.writeIntLE(index);
         out.writeIntLE(caps.isEmpty() ? 0 : FIXED_SIZE);

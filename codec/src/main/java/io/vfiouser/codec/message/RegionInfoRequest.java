@@ -18,8 +18,12 @@ import io.netty.buffer.ByteBuf;
  * P+24  u64 offset      0
  * </pre>
  */
-public record RegionInfoRequest(int argsz, int index) implements VfioUserPayload {
+public record RegionInfoRequest(long argsz, int index) implements VfioUserPayload {
     public static final int SIZE = 32;
+
+    public RegionInfoRequest {
+        Payloads.requireU32(argsz, "argsz");
+    }
 
     /** A request offering the minimal reply size, 32. */
     public static RegionInfoRequest of(int index) {
@@ -29,7 +33,7 @@ public record RegionInfoRequest(int argsz, int index) implements VfioUserPayload
     /** {@code EINVAL} if the payload or argsz is below 32. */
     public static RegionInfoRequest decode(ByteBuf in) {
         requireLength(in, SIZE, "DEVICE_GET_REGION_INFO");
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         requireArgszAtLeast(argsz, SIZE, "DEVICE_GET_REGION_INFO");
         in.skipBytes(4);
         int index = in.readIntLE();
@@ -44,7 +48,7 @@ public record RegionInfoRequest(int argsz, int index) implements VfioUserPayload
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(0);
         out.writeIntLE(index);
         out.writeIntLE(0);

@@ -23,11 +23,12 @@ import java.util.List;
  *
  * @param entries either empty (truncated reply) or {@code count} entries
  */
-public record RegionIoFds(int argsz, int flags, int index, int count, List<IoFdEntry> entries)
+public record RegionIoFds(long argsz, int flags, int index, int count, List<IoFdEntry> entries)
         implements VfioUserPayload {
     public static final int FIXED_SIZE = 16;
 
     public RegionIoFds {
+        Payloads.requireU32(argsz, "argsz");
         entries = List.copyOf(entries);
         if (!entries.isEmpty() && entries.size() != Integer.toUnsignedLong(count)) {
             throw new IllegalArgumentException(entries.size() + " entries but count " + count);
@@ -42,7 +43,7 @@ public record RegionIoFds(int argsz, int flags, int index, int count, List<IoFdE
     /** {@code EINVAL} if shorter than 16 bytes, the stride is below 40 or the entries leave the payload. */
     public static RegionIoFds decode(ByteBuf in) {
         requireLength(in, FIXED_SIZE, "DEVICE_GET_REGION_IO_FDS reply");
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         int flags = in.readIntLE();
         int index = in.readIntLE();
         int count = in.readIntLE();
@@ -51,10 +52,10 @@ public record RegionIoFds(int argsz, int flags, int index, int count, List<IoFdE
             in.skipBytes(in.readableBytes());
             return new RegionIoFds(argsz, flags, index, count, List.of());
         }
-        long stride = (Integer.toUnsignedLong(argsz) - FIXED_SIZE) / n;
+        long stride = (argsz - FIXED_SIZE) / n;
         if (stride < IoFdEntry.SIZE) {
             throw VfioUserProtocolException.invalid("DEVICE_GET_REGION_IO_FDS reply argsz "
-                    + Integer.toUnsignedString(argsz) + " gives " + n + " entries a stride below " + IoFdEntry.SIZE);
+                    + argsz + " gives " + n + " entries a stride below " + IoFdEntry.SIZE);
         }
         if (n * stride > in.readableBytes()) {
             throw VfioUserProtocolException.invalid("DEVICE_GET_REGION_IO_FDS reply: " + n + " entries of " + stride
@@ -78,7 +79,7 @@ public record RegionIoFds(int argsz, int flags, int index, int count, List<IoFdE
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(flags);
         out.writeIntLE(index);
         out.writeIntLE(count);

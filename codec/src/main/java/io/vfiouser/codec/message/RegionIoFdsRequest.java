@@ -16,8 +16,12 @@ import io.netty.buffer.ByteBuf;
  * P+12  u32 count   must be 0 (the dispatcher checks)
  * </pre>
  */
-public record RegionIoFdsRequest(int argsz, int flags, int index, int count) implements VfioUserPayload {
+public record RegionIoFdsRequest(long argsz, int flags, int index, int count) implements VfioUserPayload {
     public static final int SIZE = 16;
+
+    public RegionIoFdsRequest {
+        Payloads.requireU32(argsz, "argsz");
+    }
 
     public static RegionIoFdsRequest of(int argsz, int index) {
         return new RegionIoFdsRequest(argsz, 0, index, 0);
@@ -26,7 +30,7 @@ public record RegionIoFdsRequest(int argsz, int flags, int index, int count) imp
     /** {@code EINVAL} if the payload is below 16 or argsz outside 16..1 MiB. */
     public static RegionIoFdsRequest decode(ByteBuf in) {
         requireLength(in, SIZE, "DEVICE_GET_REGION_IO_FDS");
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         requireArgszAtLeast(argsz, SIZE, "DEVICE_GET_REGION_IO_FDS");
         requireArgszAtMost(argsz, Payloads.MAX_ARGSZ, "DEVICE_GET_REGION_IO_FDS");
         return new RegionIoFdsRequest(argsz, in.readIntLE(), in.readIntLE(), in.readIntLE());
@@ -39,7 +43,7 @@ public record RegionIoFdsRequest(int argsz, int flags, int index, int count) imp
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(flags);
         out.writeIntLE(index);
         out.writeIntLE(count);

@@ -7,6 +7,7 @@ import static io.vfiouser.codec.message.DmaUnmapRequest.FLAG_UNMAP_ALL;
 
 import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.device.DmaRange;
+import io.vfiouser.transport.FdBudget;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Errno;
 import io.vfiouser.transport.linux.ErrnoException;
@@ -45,6 +46,9 @@ import org.apache.logging.log4j.Logger;
  * <tr><td>same address and size, but another offset, file, flags, or fd vs. no fd</td><td>EINVAL</td></tr>
  * <tr><td>any other overlap with a mapping</td><td>EEXIST (the spec's errno; libvfio-user says EINVAL)</td></tr>
  * <tr><td>{@code maxMappings} mappings exist already</td><td>ENOSPC (libvfio-user says EINVAL)</td></tr>
+ * <tr><td>an fd, and the client's {@link FdBudget} is spent (its fds are held by mappings and interrupt eventfds
+ * already)</td><td>EMFILE: what the kernel says when a process has no fd left, which is what this client would
+ * otherwise bring about for everyone</td></tr>
  * <tr><td>regular file smaller than offset + size</td><td>EINVAL</td></tr>
  * <tr><td>mmap fails</td><td>mmap's errno (e.g. ENODEV for an fd that cannot be mapped, EACCES)</td></tr>
  * </table>
@@ -62,7 +66,8 @@ import org.apache.logging.log4j.Logger;
  * bitmap). Mappings without fd are never logged: the client sees those writes itself.
  *
  * <p>Every fd handed to {@link #map} belongs to the table from the call on and is closed on every path: failure,
- * identical re-map, unmap, {@link #clear()}.
+ * identical re-map, unmap, {@link #clear()}. A mapping keeps its fd until it is released, and counts it in the
+ * {@link FdBudget} for as long.
  *
  * <h2>Threads</h2> Lookups ({@link ServerDmaSpace}) are lock-free and may run on any thread. {@link #map},
  * {@link #unmap} and {@link #clear} serialise on the table; the futures they return complete on the thread that
@@ -71,7 +76,10 @@ import org.apache.logging.log4j.Logger;
 public final class DmaTable implements DirtyLog {
     private static final Logger LOG = LogManager.getLogger(DmaTable.class);
 
-    /** The default limit on mappings: the spec's and QEMU's {@code max_dma_maps}. */
+    /**
+     * The largest limit on mappings, the spec's and QEMU's {@code max_dma_maps}; the server's own default is
+     * {@code ConnectionLimits.maxDmaMappings}, lower.
+     */
     public static final int DEFAULT_MAX_MAPPINGS = 65535;
     /** The largest mapping accepted (libvfio-user's limit on x86-64); larger ones fail with ENOSPC. */
     public static final long MAX_MAPPING_SIZE = 8L << 40;
@@ -108,6 +116,7 @@ public final class DmaTable implements DirtyLog {
 
     private final Listener listener;
     private final int maxMappings;
+    private final FdBudget fdBudget;
     /** Mappings by start address, ordered as unsigned numbers; never overlapping; only live (unretired) ones. */
     private final ConcurrentSkipListMap<Long, Mapping> mappings = new ConcurrentSkipListMap<>(Long::compareUnsigned);
     /** log2 of the dirty-logging page size while logging runs, else -1. */
@@ -130,11 +139,23 @@ public final class DmaTable implements DirtyLog {
      *                    {@code max_dma_maps}
      */
     public DmaTable(Listener listener, int maxMappings) {
+        this(listener, maxMappings, FdBudget.unlimited());
+    }
+
+    /**
+     * @param listener    told about mappings that come and go
+     * @param maxMappings how many mappings may exist at once (≥ 1); the server should announce it as
+     *                    {@code max_dma_maps}
+     * @param fdBudget    the client's fds, shared with its other fd holders: each mapping with an fd takes one
+     *                    from it until the fd is closed
+     */
+    public DmaTable(Listener listener, int maxMappings, FdBudget fdBudget) {
         if (maxMappings < 1) {
             throw new IllegalArgumentException("maxMappings must be at least 1: " + maxMappings);
         }
         this.listener = Objects.requireNonNull(listener, "listener");
         this.maxMappings = maxMappings;
+        this.fdBudget = Objects.requireNonNull(fdBudget, "fdBudget");
     }
 
     public int maxMappings() {
@@ -198,7 +219,16 @@ public final class DmaTable implements DirtyLog {
                 if (fd < 0) {
                     mapping = new Mapping(address, size, flags, 0, null, -1, null, null, listener::unmapped);
                 } else {
-                    mapping = mapShared(address, size, fileOffset, flags, fd, stat, file);
+                    if (!fdBudget.tryAcquire(1)) {
+                        throw invalid(Errno.EMFILE, "DMA_MAP of " + range(address, size) + ": the client holds "
+                                + fdBudget.limit() + " fds already (DMA mappings and interrupt eventfds)");
+                    }
+                    try {
+                        mapping = mapShared(address, size, fileOffset, flags, fd, stat, file);
+                    } catch (RuntimeException | Error e) {
+                        fdBudget.release(1);
+                        throw e;
+                    }
                 }
                 fdTaken = true;
                 int shift = logPageShift;
@@ -242,8 +272,10 @@ public final class DmaTable implements DirtyLog {
         try {
             MemorySegment whole = Linux.mmap(fd, fileOffset - pageOffset, size + pageOffset, prot, arena);
             MemorySegment memory = whole.asSlice(pageOffset, size);
-            return new Mapping(address, size, flags, fileOffset, file, fd, arena, memory, listener::unmapped,
-                    cannotShrink(fd));
+            return new Mapping(address, size, flags, fileOffset, file, fd, arena, memory, released -> {
+                fdBudget.release(1); // the mapping has closed its fd
+                listener.unmapped(released);
+            }, cannotShrink(fd));
         } catch (ErrnoException e) {
             arena.close();
             throw new VfioUserProtocolException(e.errno(), "DMA_MAP of " + range(address, size) + ": "

@@ -16,6 +16,7 @@ import io.vfiouser.codec.message.SetIrqs;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.Interrupts;
 import io.vfiouser.device.IrqType;
+import io.vfiouser.transport.FdBudget;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Errno;
 import java.lang.invoke.MethodHandles;
@@ -130,6 +131,9 @@ public final class IrqTable implements Interrupts {
     private final int[][] maskNotifiers = new int[IRQ_INDEXES][];
     private final int[][] unmaskNotifiers = new int[IRQ_INDEXES][];
     private final MsixTableEmulation msix;
+    private final FdBudget fdBudget;
+    /** The eventfds counted in {@link #fdBudget} (written under the write lock). */
+    private int fdsAccounted;
 
     // INTx
     @SuppressWarnings("unused") // through INTX_LEVEL
@@ -155,6 +159,15 @@ public final class IrqTable implements Interrupts {
      * @param listener    told of mask changes and notifier eventfds; never called under the table's lock
      */
     public IrqTable(DeviceDescription description, Listener listener) {
+        this(description, listener, FdBudget.unlimited());
+    }
+
+    /**
+     * @param fdBudget the client's fds, shared with its DMA mappings: the eventfds the table holds count in it,
+     *                 and a SET_IRQS that would hold more than it allows fails with EMFILE
+     */
+    public IrqTable(DeviceDescription description, Listener listener, FdBudget fdBudget) {
+        this.fdBudget = Objects.requireNonNull(fdBudget, "fdBudget");
         this.name = description.name();
         this.listener = Objects.requireNonNull(listener, "listener");
         for (IrqType t : IrqType.values()) {
@@ -218,14 +231,62 @@ public final class IrqTable implements Interrupts {
             admitEventFds(request, fds);
             long stamp = lock.writeLock();
             try {
+                reserveFdsLocked(request, fds.size());
                 apply(request, fds, aftermath);
             } finally {
+                accountFdsLocked();
                 lock.unlockWrite(stamp);
             }
         } finally {
             fds.close();
             aftermath.run(listener);
         }
+    }
+
+    /**
+     * The fd budget: the eventfds this request would add (a slot that holds one already gets a replacement, not
+     * one more) must fit, else EMFILE and nothing changes. Only EVENTFD requests with fds add any.
+     */
+    private void reserveFdsLocked(SetIrqs r, int nfds) {
+        accountFdsLocked();
+        if (nfds == 0 || r.dataType() != DATA_EVENTFD) {
+            return;
+        }
+        int t = IrqType.of(r.index()).index();
+        int[] slots = switch (r.action()) {
+            case ACTION_TRIGGER -> triggers[t];
+            case ACTION_MASK -> maskNotifiers[t];
+            default -> unmaskNotifiers[t];
+        };
+        int added = 0;
+        for (int v = r.start(); v < r.start() + r.count(); v++) {
+            added += slots[v] >= 0 ? 0 : 1;
+        }
+        if (!fdBudget.tryAcquire(added)) {
+            throw new VfioUserProtocolException(Errno.EMFILE, "DEVICE_SET_IRQS: " + added + " more eventfds, but the"
+                    + " client holds " + fdBudget.held() + " of its " + fdBudget.limit() + " fds already");
+        }
+        fdsAccounted += added;
+    }
+
+    /** Brings the budget in line with the eventfds held now (the paths that drop eventfds are many). */
+    private void accountFdsLocked() {
+        int held = 0;
+        for (int t = 0; t < IRQ_INDEXES; t++) {
+            held += countFds(triggers[t]) + countFds(maskNotifiers[t]) + countFds(unmaskNotifiers[t]);
+        }
+        if (held < fdsAccounted) {
+            fdBudget.release(fdsAccounted - held);
+            fdsAccounted = held;
+        }
+    }
+
+    private static int countFds(int[] slots) {
+        int n = 0;
+        for (int fd : slots) {
+            n += fd >= 0 ? 1 : 0;
+        }
+        return n;
     }
 
     private void validate(SetIrqs r, int nfds) {
@@ -931,6 +992,7 @@ public final class IrqTable implements Interrupts {
             msiIrqMask = 0;
             resetDeviceStateLocked();
         } finally {
+            accountFdsLocked();
             lock.unlockWrite(stamp);
             aftermath.run(listener);
         }

@@ -9,8 +9,10 @@ import java.util.List;
 
 /**
  * Cuts the bytes a client writes with MIG_DATA_WRITE, in pieces of any size, back into whole
- * {@link MigrationRecord}s, and checks the stream's shape: HEADER first, END last, nothing after END, no record
- * longer than {@link MigrationRecord#MAX_LENGTH}. A stream that breaks a rule fails with EINVAL and stays failed.
+ * {@link MigrationRecord}s, and checks each record's CRC32C (head fields and body) and the stream's shape: HEADER
+ * first, END last, nothing after END, no record longer than {@link MigrationRecord#MAX_LENGTH}. A stream that
+ * breaks a rule fails with EINVAL and stays failed; so does one whose records the loader could not load
+ * ({@link #fail()}). Only a {@link #complete()} stream may take the device out of RESUMING.
  */
 public final class MigrationStreamReader {
     /** A whole record. */
@@ -20,6 +22,9 @@ public final class MigrationStreamReader {
     private final ByteBuffer head = ByteBuffer.allocate(MigrationRecord.HEAD_SIZE).order(ByteOrder.LITTLE_ENDIAN);
     private ByteBuffer body;
     private int tag;
+    private int crc;
+    /** Whole records read so far (for messages). */
+    private long records;
     private boolean sawHeader;
     private boolean sawEnd;
     private boolean failed;
@@ -44,6 +49,7 @@ public final class MigrationStreamReader {
                     }
                     tag = head.getInt(0);
                     int length = head.getInt(4);
+                    crc = head.getInt(MigrationRecord.CRC_OFFSET);
                     head.clear();
                     if (length < 0 || length > MigrationRecord.MAX_LENGTH) {
                         throw invalid("a migration record of " + Integer.toUnsignedString(length) + " bytes");
@@ -55,8 +61,16 @@ public final class MigrationStreamReader {
                 }
                 copy(data, body);
                 if (!body.hasRemaining()) {
-                    Record r = new Record(tag, body.flip());
+                    body.flip();
+                    ByteBuffer fields = ByteBuffer.allocate(MigrationRecord.CRC_OFFSET).order(ByteOrder.LITTLE_ENDIAN)
+                            .putInt(tag).putInt(body.remaining()).flip();
+                    if (MigrationRecord.checksum(fields, body) != crc) {
+                        throw invalid("migration record " + records + " (tag " + tag + ", " + body.remaining()
+                                + " bytes) fails its CRC32C: the stream is corrupt");
+                    }
+                    Record r = new Record(tag, body);
                     body = null;
+                    records++;
                     if (r.tag() == MigrationRecord.HEADER) {
                         if (sawHeader) {
                             throw invalid("a second migration stream header");
@@ -74,6 +88,19 @@ public final class MigrationStreamReader {
             failed = true;
             throw e;
         }
+    }
+
+    /**
+     * Marks the stream failed: a record passed its checks but could not be loaded, so the device holds partial
+     * state, and the stream must not count as {@link #complete()}.
+     */
+    public void fail() {
+        failed = true;
+    }
+
+    /** Whether the stream failed (and stays failed). */
+    public boolean failed() {
+        return failed;
     }
 
     /** Whether the stream is whole: it ended with END and no record is cut off. */

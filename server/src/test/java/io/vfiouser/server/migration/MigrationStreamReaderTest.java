@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 
 /** The migration stream cut back into records, whatever the pieces the client writes. */
@@ -76,13 +77,47 @@ class MigrationStreamReaderTest {
 
         MigrationStreamReader huge = new MigrationStreamReader();
         huge.feed(MigrationRecord.header(1, 2, 3, 256));
-        ByteBuffer head = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN)
-                .putInt(MigrationRecord.DEVICE).putInt(MigrationRecord.MAX_LENGTH + 1).flip();
+        ByteBuffer head = ByteBuffer.allocate(MigrationRecord.HEAD_SIZE).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putInt(MigrationRecord.DEVICE).putInt(MigrationRecord.MAX_LENGTH + 1).putInt(0).flip();
         assertThatThrownBy(() -> huge.feed(head)).as("no allocation for a record above the limit")
                 .isInstanceOf(VfioUserProtocolException.class);
 
         MigrationStreamReader cut = new MigrationStreamReader();
         cut.feed(ByteBuffer.wrap(s, 0, s.length - 1));
         assertThat(cut.complete()).isFalse();
+    }
+
+    @Test
+    void everyFlippedByteFailsTheStream() {
+        byte[] s = sample();
+        // Every byte of the first records (heads, the header's fields), then bytes throughout the long body, and
+        // every byte of the last records.
+        IntStream positions = IntStream.concat(
+                IntStream.concat(IntStream.range(0, 100),
+                        IntStream.range(100, s.length - 100).filter(i -> i % 997 == 0)),
+                IntStream.range(s.length - 100, s.length));
+        for (int at : positions.toArray()) {
+            byte[] bad = s.clone();
+            bad[at] ^= 0x20;
+            MigrationStreamReader reader = new MigrationStreamReader();
+            try {
+                reader.feed(ByteBuffer.wrap(bad));
+            } catch (VfioUserProtocolException e) {
+                assertThat(e.errno()).isEqualTo(io.vfiouser.transport.linux.Errno.EINVAL);
+            }
+            // Caught by a CRC, a shape rule, or (a length made longer) left incomplete: never whole.
+            assertThat(reader.complete()).as("byte %d flipped", at).isFalse();
+        }
+    }
+
+    @Test
+    void aLoadFailureFailsTheStream() {
+        MigrationStreamReader reader = new MigrationStreamReader();
+        reader.feed(ByteBuffer.wrap(sample()));
+        assertThat(reader.complete()).isTrue();
+        reader.fail();
+        assertThat(reader.complete()).isFalse();
+        assertThatThrownBy(() -> reader.feed(ByteBuffer.wrap(new byte[1])))
+                .isInstanceOf(VfioUserProtocolException.class);
     }
 }
