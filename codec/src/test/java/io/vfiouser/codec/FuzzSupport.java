@@ -37,7 +37,8 @@ final class FuzzSupport {
         // A second close of an fd fails with EBADF (the targets open no fd while one runs, so its number cannot
         // have been reused), and FdSet reports that as a warning: count those.
         Logger fdSetLogger = (Logger) LogManager.getLogger(FdSet.class);
-        AbstractAppender appender = new AbstractAppender("fuzz-close-failures", null, null, true, Property.EMPTY_ARRAY) {
+        AbstractAppender appender = new AbstractAppender("fuzz-close-failures", null, null, true,
+                Property.EMPTY_ARRAY) {
             @Override
             public void append(LogEvent event) {
                 if (event.getLevel().isMoreSpecificThan(Level.WARN)) {
