@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -46,19 +47,26 @@ class FuzzSeedsTest {
     static Map<Path, byte[]> seeds() {
         Map<Path, byte[]> seeds = new LinkedHashMap<>();
         ByteArrayOutputStream everything = new ByteArrayOutputStream();
+        Map<DmaLayout, ByteArrayOutputStream> byLayout = new EnumMap<>(DmaLayout.class);
+        for (DmaLayout layout : DmaLayout.values()) {
+            byLayout.put(layout, new ByteArrayOutputStream());
+        }
         for (Golden golden : Goldens.all()) {
             everything.writeBytes(golden.bytes());
             String name = "golden-" + golden.name().toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-")
                     .replaceAll("^-|-$", "");
             for (DmaLayout layout : golden.layouts()) {
-                // MessageDecoderFuzzTest.frame: type 0 (as in the frame), then the layout.
-                seeds.put(Path.of("MessageDecoderFuzzTestInputs/frame", name + "-" + layout.name().toLowerCase(
-                        Locale.ROOT)), concat(golden.bytes(), new byte[] {0, layoutByte(layout)}));
+                byLayout.get(layout).writeBytes(golden.bytes());
             }
             if (golden.bytes().length > 21 && golden.bytes()[3] == 0 && golden.bytes()[2] == 1) {
                 byte[] json = Arrays.copyOfRange(golden.bytes(), 20, golden.bytes().length - 1);
                 seeds.put(Path.of("CapabilitiesFuzzTestInputs/json", name), concat(json, new byte[] {1}));
             }
+        }
+        // MessageDecoderFuzzTest.frames: the goldens of each layout, type 0 (as in the frames), the layout.
+        for (DmaLayout layout : DmaLayout.values()) {
+            seeds.put(Path.of("MessageDecoderFuzzTestInputs/frames", "all-goldens-" + layout.name().toLowerCase(
+                    Locale.ROOT)), concat(byLayout.get(layout).toByteArray(), new byte[] {0, layoutByte(layout)}));
         }
         byte[] stream = everything.toByteArray();
         // The stream targets get every golden in one stream (a seed per golden would only add replay time): cut

@@ -13,13 +13,14 @@ import io.vfiouser.codec.message.IoFdEntry;
 import io.vfiouser.codec.message.RegionIoFds;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
  * Fuzzes {@link VfioUserMessageDecoder}, and through it every payload decoder, requests and replies, in both DMA
  * layouts, with any frame. The one thing that comes out must be a {@link VfioUserMessage} or a
  * {@link VfioUserInvalidMessage} with a positive errno and the frame's header, never an exception; every buffer
- * must be released.
+ * must be released. An input holds several frames, decoded one by one, so that one seed holds every golden.
  *
  * <p>Round trip: a decoded message encoded by {@link VfioUserMessageEncoder} (same layout) must give a frame of
  * the size its header announces that decodes to a message with the same header (but for {@code msg_size}: the
@@ -27,20 +28,27 @@ import java.util.List;
  * same bytes. The exception: a DEVICE_GET_REGION_IO_FDS reply whose {@code argsz} spaces its entries wider than
  * the 40 bytes we write (libvfio-user's 48-byte entries), which we read but never produce.
  *
- * <p>Input: the frame ({@code msg_size} is set to its length; shorter than 16 bytes is no frame), then (read from
- * the end) a byte for the DMA layout and a byte for the message type: 0 as in the frame, 1 command, 2 reply, 3
- * error reply.
+ * <p>Input: the frames, each as long as its {@code msg_size} says but at least 16 bytes and at most what is left
+ * (the field is then set to the length; less than 16 bytes left is no frame), then (read from the end) a byte for
+ * the DMA layout and a byte for the message type of every frame: 0 as in the frame, 1 command, 2 reply, 3 error
+ * reply.
  */
 class MessageDecoderFuzzTest {
 
     @FuzzTest(maxDuration = "10m")
-    void frame(FuzzedDataProvider data) {
+    void frames(FuzzedDataProvider data) {
         DmaLayout layout = data.consumeBoolean() ? DmaLayout.QEMU : DmaLayout.SPEC;
         int type = data.consumeInt(0, 3);
-        byte[] frame = data.consumeRemainingAsBytes();
-        if (frame.length < VfioUserHeader.HEADER_SIZE) {
-            return;
+        byte[] frames = data.consumeRemainingAsBytes();
+        for (int at = 0; frames.length - at >= VfioUserHeader.HEADER_SIZE; ) {
+            long announced = Integer.toUnsignedLong(getInt(frames, at + 4));
+            int size = (int) Math.max(VfioUserHeader.HEADER_SIZE, Math.min(announced, frames.length - at));
+            frame(Arrays.copyOfRange(frames, at, at + size), layout, type);
+            at += size;
         }
+    }
+
+    private static void frame(byte[] frame, DmaLayout layout, int type) {
         setInt(frame, 4, frame.length);
         switch (type) {
             case 1 -> frame[12] &= (byte) ~(VfioUserHeader.TYPE_MASK | VfioUserHeader.ERROR);
@@ -134,6 +142,11 @@ class MessageDecoderFuzzTest {
             FuzzSupport.finish(channel, sent);
         }
         return out.toByteArray();
+    }
+
+    private static int getInt(byte[] bytes, int offset) {
+        return (bytes[offset] & 0xff) | (bytes[offset + 1] & 0xff) << 8 | (bytes[offset + 2] & 0xff) << 16
+                | (bytes[offset + 3] & 0xff) << 24;
     }
 
     private static void setInt(byte[] bytes, int offset, int value) {
