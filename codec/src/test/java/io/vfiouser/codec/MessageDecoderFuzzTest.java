@@ -10,6 +10,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.vfiouser.codec.message.IoFdEntry;
+import io.vfiouser.codec.message.RegionInfo;
 import io.vfiouser.codec.message.RegionIoFds;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
@@ -25,8 +26,9 @@ import java.util.List;
  * <p>Round trip: a decoded message encoded by {@link VfioUserMessageEncoder} (same layout) must give a frame of
  * the size its header announces that decodes to a message with the same header (but for {@code msg_size}: the
  * decoders skip bytes they do not need, the encoder writes none) and an equal payload, which encodes to the very
- * same bytes. The exception: a DEVICE_GET_REGION_IO_FDS reply whose {@code argsz} spaces its entries wider than
- * the 40 bytes we write (libvfio-user's 48-byte entries), which we read but never produce.
+ * same bytes. The exceptions: a DEVICE_GET_REGION_IO_FDS reply whose {@code argsz} spaces its entries wider than
+ * the 40 bytes we write (libvfio-user's 48-byte entries), which we read but never produce; a region info whose
+ * chain held only unknown capabilities, whose encoding only has to be a fixed point.
  *
  * <p>Input: the frames, each as long as its {@code msg_size} says but at least 16 bytes and at most what is left
  * (the field is then set to the length; less than 16 bytes left is no frame), then (read from the end) a byte for
@@ -34,6 +36,10 @@ import java.util.List;
  * reply.
  */
 class MessageDecoderFuzzTest {
+    private static final ThreadLocal<EmbeddedChannel> DECODERS =
+            ThreadLocal.withInitial(() -> FuzzSupport.channel(new VfioUserMessageDecoder()));
+    private static final ThreadLocal<EmbeddedChannel> ENCODERS =
+            ThreadLocal.withInitial(() -> FuzzSupport.channel(VfioUserMessageEncoder.INSTANCE));
 
     @FuzzTest(maxDuration = "10m")
     void frames(FuzzedDataProvider data) {
@@ -71,8 +77,9 @@ class MessageDecoderFuzzTest {
                 assertThat(decoded).isInstanceOf(VfioUserMessage.class);
                 VfioUserMessage message = (VfioUserMessage) decoded;
                 assertThat(message.header()).isEqualTo(header);
-                if (roundTrips(message)) {
-                    checkRoundTrip(message, layout);
+                RoundTrip roundTrip = roundTrip(message);
+                if (roundTrip != RoundTrip.NONE) {
+                    checkRoundTrip(message, layout, roundTrip);
                 }
             }
         } finally {
@@ -81,65 +88,83 @@ class MessageDecoderFuzzTest {
         FuzzSupport.assertReleased();
     }
 
-    private static boolean roundTrips(VfioUserMessage message) {
-        if (message.payload() instanceof RegionIoFds ioFds && !ioFds.entries().isEmpty()) {
-            long stride = (Integer.toUnsignedLong(ioFds.argsz()) - RegionIoFds.FIXED_SIZE) / ioFds.entries().size();
-            return stride == IoFdEntry.SIZE;
-        }
-        return true;
+    /** How much of the round trip holds for a decoded message. */
+    private enum RoundTrip {
+        /** Encoded and decoded again it is equal (but for msg_size), and encodes to the same bytes. */
+        EXACT,
+        /**
+         * The decoder dropped something it does not keep (unknown region capabilities: CAPS without caps): the
+         * encoding decodes to a message that encodes to the same bytes.
+         */
+        FIXED_POINT,
+        /** libvfio-user's 48-byte IO_FDS entries, which we read but do not write: nothing to check. */
+        NONE
     }
 
-    private static void checkRoundTrip(VfioUserMessage message, DmaLayout layout) {
+    private static RoundTrip roundTrip(VfioUserMessage message) {
+        if (message.payload() instanceof RegionIoFds ioFds && !ioFds.entries().isEmpty()) {
+            long stride = (Integer.toUnsignedLong(ioFds.argsz()) - RegionIoFds.FIXED_SIZE) / ioFds.entries().size();
+            return stride == IoFdEntry.SIZE ? RoundTrip.EXACT : RoundTrip.NONE;
+        }
+        if (message.payload() instanceof RegionInfo info && info.caps().isEmpty()
+                && (info.flags() & RegionInfo.FLAG_CAPS) != 0) {
+            return RoundTrip.FIXED_POINT;
+        }
+        return RoundTrip.EXACT;
+    }
+
+    private static void checkRoundTrip(VfioUserMessage message, DmaLayout layout, RoundTrip roundTrip) {
         byte[] encoded = encode(message, layout);
         assertThat(Unpooled.wrappedBuffer(encoded).getUnsignedIntLE(4)).as("msg_size of the encoded frame")
                 .isEqualTo(encoded.length);
         Object again = decode(encoded, layout);
         try {
-            assertThat(again).as("%s encoded and decoded again", message).isInstanceOf(VfioUserMessage.class);
-            VfioUserMessage decodedAgain = (VfioUserMessage) again;
-            assertThat(decodedAgain.header())
-                    .isEqualTo(message.header().withMessageSize(encoded.length));
-            assertThat(decodedAgain.payload()).isEqualTo(message.payload());
+            if (!(again instanceof VfioUserMessage decodedAgain)) {
+                throw new AssertionError(message + " encoded and decoded again gives " + again);
+            }
+            if (roundTrip == RoundTrip.EXACT) {
+                assertThat(decodedAgain.header()).isEqualTo(message.header().withMessageSize(encoded.length));
+                assertThat(decodedAgain.payload()).isEqualTo(message.payload());
+            }
             assertThat(encode(decodedAgain, layout)).as("encoding of the decoded encoding").isEqualTo(encoded);
         } finally {
             ReferenceCountUtil.release(again);
         }
     }
 
-    /** The one message (or invalid message) {@code frame} decodes to; the decoder's channel is finished. */
+    /**
+     * The one message (or invalid message) {@code frame} decodes to. The channels live as long as the fuzzing
+     * thread: a new pipeline per frame would cost more than the decoding it checks.
+     */
     private static Object decode(byte[] frame, DmaLayout layout) {
-        EmbeddedChannel channel = FuzzSupport.channel(new VfioUserMessageDecoder());
+        EmbeddedChannel channel = DECODERS.get();
         channel.attr(DmaLayout.ATTRIBUTE).set(layout);
-        List<Object> received = new ArrayList<>();
+        List<Object> received = new ArrayList<>(1);
         try {
             channel.writeInbound(FuzzSupport.buffer(frame));
             for (Object msg; (msg = channel.readInbound()) != null; ) {
                 received.add(msg);
             }
             assertThat(received).hasSize(1);
-            Object decoded = received.get(0);
-            received.clear();
-            return decoded;
+            return received.remove(0);
         } finally {
-            FuzzSupport.finish(channel, received);
+            received.forEach(ReferenceCountUtil::release);
         }
     }
 
     /** The bytes the encoder writes for {@code message}, which stays the caller's. */
     private static byte[] encode(VfioUserMessage message, DmaLayout layout) {
-        EmbeddedChannel channel = FuzzSupport.channel(VfioUserMessageEncoder.INSTANCE);
+        EmbeddedChannel channel = ENCODERS.get();
         channel.attr(DmaLayout.ATTRIBUTE).set(layout);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        List<Object> sent = new ArrayList<>();
-        try {
-            channel.writeOutbound(message.retain());
-            for (Object msg; (msg = channel.readOutbound()) != null; ) {
-                sent.add(msg);
+        channel.writeOutbound(message.retain());
+        for (Object msg; (msg = channel.readOutbound()) != null; ) {
+            try {
                 assertThat(msg).isInstanceOf(ByteBuf.class);
                 out.writeBytes(ByteBufUtil.getBytes((ByteBuf) msg));
+            } finally {
+                ReferenceCountUtil.release(msg);
             }
-        } finally {
-            FuzzSupport.finish(channel, sent);
         }
         return out.toByteArray();
     }

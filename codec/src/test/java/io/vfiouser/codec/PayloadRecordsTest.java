@@ -149,4 +149,27 @@ class PayloadRecordsTest {
             assertThat(decoder.finishAndReleaseAll()).isFalse();
         }
     }
+
+    /**
+     * Found by MessageDecoderFuzzTest: a reply decoded from a chain of unknown capabilities (CAPS, no caps) was
+     * encoded with CAPS and cap_offset 0, which the decoder (like QEMU) refuses.
+     */
+    @Test
+    void regionInfoWritesTheCapsFlagOnlyWithCaps() {
+        ByteBuf payload = Unpooled.wrappedBuffer(Hex.bytes("""
+                30000000 0b000000 09000000 20000000 0001000000000000 0000000000000000
+                0900 0100 00000000 00000000 00000000   # unknown id 9, last
+                """));
+        RegionInfo unknownOnly = RegionInfo.decode(payload);
+        payload.release();
+        assertThat(unknownOnly.flags() & RegionInfo.FLAG_CAPS).isNotZero();
+        assertThat(unknownOnly.caps()).isEmpty();
+        ByteBuf encoded = Unpooled.buffer();
+        unknownOnly.encode(encoded);
+        assertThat(Hex.of(encoded)).isEqualTo(Hex.bytes(
+                "30000000 03000000 09000000 00000000 0001000000000000 0000000000000000"));
+        assertThat(RegionInfo.decode(encoded))
+                .isEqualTo(new RegionInfo(48, RegionInfo.FLAG_READ | RegionInfo.FLAG_WRITE, 9, 256, 0, List.of()));
+        encoded.release();
+    }
 }
