@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.embedded.EmbeddedChannel;
 import io.vfiouser.codec.message.DeviceFeature;
 import io.vfiouser.codec.message.DmaAccess;
 import io.vfiouser.codec.message.DmaUnmapReply;
@@ -121,5 +122,54 @@ class PayloadRecordsTest {
         ByteBuf payload = Unpooled.wrappedBuffer(Hex.bytes("0010000000000000 08000000 ffffffff"));
         assertThat(DmaAccess.decodeReadRequest(payload, DmaLayout.QEMU)).isEqualTo(DmaAccess.of(0x1000, 8));
         payload.release();
+    }
+
+    /** Found by MessageDecoderFuzzTest: the u64 count of a DMA_WRITE reply was written as 32 bits. */
+    @Test
+    void qemuLayoutWritesTheWholeCountOfAPayloadWithoutData() {
+        VfioUserMessage reply = VfioUserMessage.reply(Goldens.request(2, VfioUserCommand.DMA_WRITE),
+                DmaAccess.of(0x2000, 0x1_0000_0004L));
+        EmbeddedChannel encoder = CodecChannels.encoding(DmaLayout.QEMU);
+        EmbeddedChannel decoder = CodecChannels.decoding(DmaLayout.QEMU);
+        List<Object> decoded = List.of();
+        try {
+            encoder.writeOutbound(reply);
+            byte[] bytes = CodecChannels.concat(CodecChannels.outboundBuffers(encoder));
+            assertThat(bytes).isEqualTo(Hex.bytes("""
+                    0200 0c00 20000000 01000000 00000000
+                    0020000000000000 0400000001000000      # address 0x2000, u64 count 2^32 + 4
+                    """));
+            decoder.writeInbound(Goldens.buf(bytes));
+            decoded = CodecChannels.inbound(decoder);
+            assertThat(decoded).hasSize(1);
+            assertThat(((VfioUserMessage) decoded.get(0)).payload()).isEqualTo(DmaAccess.of(0x2000, 0x1_0000_0004L));
+        } finally {
+            CodecChannels.releaseAll(decoded);
+            assertThat(encoder.finishAndReleaseAll()).isFalse();
+            assertThat(decoder.finishAndReleaseAll()).isFalse();
+        }
+    }
+
+    /**
+     * Found by MessageDecoderFuzzTest: a reply decoded from a chain of unknown capabilities (CAPS, no caps) was
+     * encoded with CAPS and cap_offset 0, which the decoder (like QEMU) refuses.
+     */
+    @Test
+    void regionInfoWritesTheCapsFlagOnlyWithCaps() {
+        ByteBuf payload = Unpooled.wrappedBuffer(Hex.bytes("""
+                30000000 0b000000 09000000 20000000 0001000000000000 0000000000000000
+                0900 0100 00000000 00000000 00000000   # unknown id 9, last
+                """));
+        RegionInfo unknownOnly = RegionInfo.decode(payload);
+        payload.release();
+        assertThat(unknownOnly.flags() & RegionInfo.FLAG_CAPS).isNotZero();
+        assertThat(unknownOnly.caps()).isEmpty();
+        ByteBuf encoded = Unpooled.buffer();
+        unknownOnly.encode(encoded);
+        assertThat(Hex.of(encoded)).isEqualTo(Hex.bytes(
+                "30000000 03000000 09000000 00000000 0001000000000000 0000000000000000"));
+        assertThat(RegionInfo.decode(encoded))
+                .isEqualTo(new RegionInfo(48, RegionInfo.FLAG_READ | RegionInfo.FLAG_WRITE, 9, 256, 0, List.of()));
+        encoded.release();
     }
 }

@@ -104,11 +104,15 @@ public record DmaAccess(long address, long count, ByteBuf data) implements VfioU
         encode(out, DmaLayout.SPEC);
     }
 
-    /** SPEC: address and u64 count. QEMU: address and u32 count; the encoder adds the 4 zero bytes. */
+    /**
+     * SPEC: address and u64 count. QEMU: address and u32 count, the encoder adds the 4 zero bytes; but a payload
+     * without data is written with its u64 count in both layouts (the same bytes for any count below 2^32), so that
+     * a larger count, which the decoders read from 16-byte payloads, is not cut to 32 bits.
+     */
     @Override
     public void encode(ByteBuf out, DmaLayout layout) {
         out.writeLongLE(address);
-        if (layout == DmaLayout.SPEC) {
+        if (layout == DmaLayout.SPEC || data == null) {
             out.writeLongLE(count);
         } else {
             out.writeIntLE((int) count);

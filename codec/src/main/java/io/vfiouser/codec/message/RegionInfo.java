@@ -23,6 +23,9 @@ import java.util.List;
  *
  * <p>{@code cap_offset} is not a record component: encoding lays the {@link #caps()} out back to back from P+32
  * (cap_offset 32, each {@code next} pointing at the following one), or writes cap_offset 0 when there are none.
+ * The CAPS flag written is the truth about the chain, whatever {@link #flags()} says: set with caps, clear without
+ * (CAPS with cap_offset 0 is a reply QEMU and our decoder refuse; a record decoded from a chain of unknown
+ * capabilities only has CAPS and no caps).
  * Decoding follows the chain when {@link #FLAG_CAPS} is set and skips capabilities of unknown ids; a chain that
  * starts before P+32, leaves the payload or does not move forward is {@code EINVAL}. The server truncates a
  * reply that does not fit the client's argsz by leaving the caps out (and the CAPS flag and fd with them).
@@ -132,7 +135,7 @@ public record RegionInfo(long argsz, int flags, int index, long size, long offse
     @Override
     public void encode(ByteBuf out) {
         out.writeIntLE((int) argsz);
-        out.writeIntLE(flags);
+        out.writeIntLE(caps.isEmpty() ? flags & ~FLAG_CAPS : flags | FLAG_CAPS);
         out.writeIntLE(index);
         out.writeIntLE(caps.isEmpty() ? 0 : FIXED_SIZE);
         out.writeLongLE(size);
