@@ -91,7 +91,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         this.runtime = runtime;
         this.options = options;
         this.log = runtime.log();
-        this.irqs = new IrqTable(runtime.description(), new IrqEvents());
+        this.irqs = new IrqTable(runtime.description(), new IrqEvents(), runtime.irqGuard());
         this.dmaTable = new DmaTable(new DmaListener(runtime));
         this.dmaSpace = new ServerDmaSpace(dmaTable, this, io.vfiouser.server.dma.DirtyLog.NONE,
                 options.dmaSegments());
@@ -686,6 +686,21 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 } catch (io.vfiouser.transport.linux.ErrnoException e) {
                     log.warn("{}: cannot watch the INTx resample eventfd: {}", runtime.name(), e.getMessage());
                 }
+            }
+        }
+
+        /**
+         * The client made an interrupt eventfd blocking again and filled it, which held a signal until the watchdog
+         * released it: it broke the fd contract, so it goes. Possibly on a device thread, under the table's read
+         * lock: {@code Channel.close()} is thread-safe and the teardown it starts runs later on the event loop.
+         */
+        @Override
+        public void clientFdTampered(io.vfiouser.device.IrqType type, int vector) {
+            log.warn("{}: the client made its {} vector {} eventfd blocking again and filled it; closing the "
+                    + "connection", runtime.name(), type, vector);
+            ChannelHandlerContext c = ctx;
+            if (c != null) {
+                c.channel().close();
             }
         }
     }
