@@ -691,16 +691,18 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
 
         /**
          * The client made an interrupt eventfd blocking again and filled it, which held a signal until the watchdog
-         * released it: it broke the fd contract, so it goes. Possibly on a device thread, under the table's read
-         * lock: {@code Channel.close()} is thread-safe and the teardown it starts runs later on the event loop.
+         * released it: it broke the fd contract, so it goes. Called on the signalling thread (an event loop or a
+         * device thread), under the table's read lock: the close runs as a task of the event loop, after the
+         * lock is released, since the teardown it starts clears the table.
          */
         @Override
         public void clientFdTampered(io.vfiouser.device.IrqType type, int vector) {
             log.warn("{}: the client made its {} vector {} eventfd blocking again and filled it; closing the "
-                    + "connection", runtime.name(), type, vector);
+                    + "connection (this device's interrupts leave the event loops from now on)", runtime.name(), type,
+                    vector);
             ChannelHandlerContext c = ctx;
             if (c != null) {
-                c.channel().close();
+                c.channel().eventLoop().execute(() -> c.channel().close());
             }
         }
     }

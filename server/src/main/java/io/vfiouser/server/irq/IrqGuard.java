@@ -96,7 +96,8 @@ public final class IrqGuard {
             synchronized (this) {
                 if (!tainted) {
                     tainted = true;
-                    LOG.warn("{}: a client made its interrupt eventfd blocking again; this device's interrupts are "
+                    // the session's WARN line, which closes the client, says it for the operator
+                    LOG.debug("{}: a client made its interrupt eventfd blocking again; this device's interrupts are "
                             + "signalled from a thread of its own from now on", name);
                 }
             }
