@@ -37,8 +37,11 @@ import org.apache.logging.log4j.Logger;
  * {@link #clear()} come from the device's event loop. The {@link Interrupts} methods may be called from any
  * thread, concurrently: they take the read side of a {@link StampedLock} (so triggers run in parallel and never
  * race with an eventfd being closed and its number reused), update pending bits and the INTx level atomically,
- * and signal with one {@code write(2)} from a shared native buffer, without allocating. State changes take the
- * write side. The {@link Listener} is called after the lock is released, on the thread that made the change.
+ * and signal with one {@code write(2)} from a shared native buffer, without allocating (published to the
+ * {@code SignalWatchdog} with one volatile write and one compare-and-set, no system call). State changes take the
+ * write side. The {@link Listener} is called after the lock is released, on the thread that made the change (except
+ * {@link Listener#clientFdTampered}, called by the signalling thread under the read lock). On a tainted device
+ * ({@link IrqGuard}) a trigger only hands a duplicate of the eventfd to the device's signalling thread.
  *
  * <h2>Masking model</h2>
  * <ul>

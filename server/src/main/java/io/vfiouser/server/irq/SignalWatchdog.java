@@ -10,7 +10,6 @@ import java.lang.ref.WeakReference;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.LongAdder;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 
@@ -74,7 +73,6 @@ final class SignalWatchdog {
     private static final CopyOnWriteArrayList<Slot> SLOTS = new CopyOnWriteArrayList<>();
     private static final ThreadLocal<Slot> MINE = ThreadLocal.withInitial(SignalWatchdog::register);
     private static final AtomicBoolean STARTED = new AtomicBoolean();
-    private static final LongAdder RESCUES = new LongAdder();
 
     private SignalWatchdog() {
     }
@@ -98,11 +96,6 @@ final class SignalWatchdog {
             t.setDaemon(true);
             t.start();
         }
-    }
-
-    /** How many blocked writes the watchdog released since the JVM started. */
-    static long rescues() {
-        return RESCUES.sum();
     }
 
     private static void run() {
@@ -146,7 +139,6 @@ final class SignalWatchdog {
                 Linux.setNonBlocking(fd);
                 Linux.read(fd, sink); // -1 (EAGAIN) if the client drained it itself: the writer is awake anyway
                 rescued = true;
-                RESCUES.increment();
             }
         } catch (ErrnoException | RuntimeException e) {
             LOG.warn("cannot rescue the write to eventfd {}: {}", fd, e.getMessage());
