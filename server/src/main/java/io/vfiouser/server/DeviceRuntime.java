@@ -3,6 +3,7 @@ package io.vfiouser.server;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.server.irq.IrqGuard;
 import io.vfiouser.server.pci.ConfigSpace;
 import io.vfiouser.transport.linux.ErrnoException;
 import java.util.Optional;
@@ -24,6 +25,8 @@ final class DeviceRuntime implements AutoCloseable {
     private final RegionMemory[] memory = new RegionMemory[Region.COUNT];
     private final ConfigSpace config;
     private final DeviceStats stats;
+    /** Whether a client ever tampered with an interrupt eventfd, and the off-loop signaller then: per device. */
+    private final IrqGuard irqGuard;
     /** The session attached now, which receives the configuration-space events; null between clients. */
     private volatile VfioUserSession session;
 
@@ -38,6 +41,7 @@ final class DeviceRuntime implements AutoCloseable {
         this.log = LogManager.getLogger("io.vfiouser.device." + description.name());
         this.warnings = new RateLimitedLog(log, description.name(), limits, scheduler);
         this.stats = new DeviceStats(description.name());
+        this.irqGuard = new IrqGuard(description.name(), stats::interruptDropped, stats::interruptFdTampered);
         try {
             for (Region r : description.regions()) {
                 if (r.memoryBacked()) {
@@ -80,6 +84,11 @@ final class DeviceRuntime implements AutoCloseable {
         return stats;
     }
 
+    /** The device's interrupt guard, which every session's interrupt table shares. */
+    IrqGuard irqGuard() {
+        return irqGuard;
+    }
+
     /**
      * Fires the REQ interrupt of the attached client, on its event loop, if it registered an eventfd for it:
      * the protocol's way to ask a client to let go of the device. Returns whether it was fired.
@@ -115,6 +124,7 @@ final class DeviceRuntime implements AutoCloseable {
     @Override
     public void close() {
         warnings.flush();
+        irqGuard.close();
         for (int i = 0; i < memory.length; i++) {
             if (memory[i] != null) {
                 memory[i].close();

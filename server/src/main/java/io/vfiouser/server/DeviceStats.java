@@ -30,7 +30,9 @@ public final class DeviceStats implements DeviceStatsMXBean {
     private static final int INTERRUPTS = 6;
     private static final int ACCEPTED = 7;
     private static final int REFUSED = 8;
-    private static final int SCALARS = 9;
+    private static final int IRQ_DROPPED = 9;
+    private static final int IRQ_TAMPERED = 10;
+    private static final int SCALARS = 11;
 
     private final String device;
     private final AtomicLongArray commands = new AtomicLongArray(MAX_COMMAND + 2);
@@ -79,6 +81,16 @@ public final class DeviceStats implements DeviceStatsMXBean {
 
     void interrupt() {
         scalars.getAndIncrement(INTERRUPTS);
+    }
+
+    /** A signal was dropped: the client's eventfd was full, the write failed, or too many waited off-loop. */
+    void interruptDropped() {
+        scalars.getAndIncrement(IRQ_DROPPED);
+    }
+
+    /** A client had made its interrupt eventfd blocking again and held a signal until the watchdog released it. */
+    void interruptFdTampered() {
+        scalars.getAndIncrement(IRQ_TAMPERED);
     }
 
     void clientAccepted() {
@@ -175,6 +187,16 @@ public final class DeviceStats implements DeviceStatsMXBean {
     }
 
     @Override
+    public long getInterruptsDropped() {
+        return scalars.get(IRQ_DROPPED);
+    }
+
+    @Override
+    public long getInterruptFdsTampered() {
+        return scalars.get(IRQ_TAMPERED);
+    }
+
+    @Override
     public long getClientsAccepted() {
         return scalars.get(ACCEPTED);
     }
@@ -190,6 +212,7 @@ public final class DeviceStats implements DeviceStatsMXBean {
         return device + ": messages=" + getMessagesIn() + " bytesIn=" + getBytesIn() + " bytesOut=" + getBytesOut()
                 + " fdsIn=" + getFdsIn() + " fdsOut=" + getFdsOut() + " dmaMaps=" + getDmaMaps()
                 + " dmaUnmaps=" + getDmaUnmaps() + " interrupts=" + getInterrupts()
+                + " interruptsDropped=" + getInterruptsDropped() + " interruptFdsTampered=" + getInterruptFdsTampered()
                 + " clients=" + getClientsAccepted() + " refused=" + getClientsRefused()
                 + " commands=" + getCommands() + " errors=" + getErrors();
     }

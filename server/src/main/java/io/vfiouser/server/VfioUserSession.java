@@ -108,7 +108,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         this.warnings = runtime.warnings().connection();
         // One budget for every fd the client makes the server hold (mapping fds, interrupt eventfds).
         this.fdBudget = new FdBudget(options.limits().clientFdLimit(ProcessFds.softLimit()));
-        this.irqs = new IrqTable(runtime.description(), new IrqEvents(), fdBudget);
+        this.irqs = new IrqTable(runtime.description(), new IrqEvents(), fdBudget, runtime.irqGuard());
         this.dmaTable = new DmaTable(new DmaListener(runtime), options.limits().maxDmaMappings(), fdBudget);
         this.dmaSpace = new ServerDmaSpace(dmaTable, this, io.vfiouser.server.dma.DirtyLog.NONE,
                 options.dmaSegments());
@@ -811,6 +811,23 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
                 } catch (io.vfiouser.transport.linux.ErrnoException e) {
                     warnings.warn("{}: cannot watch the INTx resample eventfd: {}", runtime.name(), e.getMessage());
                 }
+            }
+        }
+
+        /**
+         * The client made an interrupt eventfd blocking again and filled it, which held a signal until the watchdog
+         * released it: it broke the fd contract, so it goes. Called on the signalling thread (an event loop or a
+         * device thread), under the table's read lock: the close runs as a task of the event loop, after the
+         * lock is released, since the teardown it starts clears the table.
+         */
+        @Override
+        public void clientFdTampered(io.vfiouser.device.IrqType type, int vector) {
+            log.warn("{}: the client made its {} vector {} eventfd blocking again and filled it; closing the "
+                    + "connection (this device's interrupts leave the event loops from now on)", runtime.name(), type,
+                    vector);
+            ChannelHandlerContext c = ctx;
+            if (c != null) {
+                c.channel().eventLoop().execute(() -> c.channel().close());
             }
         }
     }

@@ -38,8 +38,11 @@ import org.apache.logging.log4j.Logger;
  * {@link #clear()} come from the device's event loop. The {@link Interrupts} methods may be called from any
  * thread, concurrently: they take the read side of a {@link StampedLock} (so triggers run in parallel and never
  * race with an eventfd being closed and its number reused), update pending bits and the INTx level atomically,
- * and signal with one {@code write(2)} from a shared native buffer, without allocating. State changes take the
- * write side. The {@link Listener} is called after the lock is released, on the thread that made the change.
+ * and signal with one {@code write(2)} from a shared native buffer, without allocating (published to the
+ * {@code SignalWatchdog} with one volatile write and one compare-and-set, no system call). State changes take the
+ * write side. The {@link Listener} is called after the lock is released, on the thread that made the change (except
+ * {@link Listener#clientFdTampered}, called by the signalling thread under the read lock). On a tainted device
+ * ({@link IrqGuard}) a trigger only hands a duplicate of the eventfd to the device's signalling thread.
  *
  * <h2>Masking model</h2>
  * <ul>
@@ -68,8 +71,12 @@ import org.apache.logging.log4j.Logger;
  *
  * <h2>Eventfds</h2>
  * Every fd of a SET_IRQS must be an eventfd (else EINVAL, nothing changes) and is made non-blocking; a signal to an
- * eventfd whose counter is full is dropped, counted ({@link #signalsDropped()}) and logged once per table. No
- * trigger ever blocks, so a client cannot stop an event loop through its interrupts (details in {@code EventFds}).
+ * eventfd whose counter is full is dropped, counted ({@link #signalsDropped()}, and in the device's counters
+ * through its {@link IrqGuard}) and logged once per table. A client that makes its eventfd blocking again and fills
+ * it holds a signal for at most about 75 ms: the {@code SignalWatchdog} releases it, the listener hears
+ * {@link Listener#clientFdTampered} (the session closes that client), and the device is tainted: its later signals,
+ * from any table, are written by a thread of the device's own ({@link IrqGuard}). So a client cannot stop an event
+ * loop through its interrupts, and can hold one at most once per device (details in {@code EventFds}).
  *
  * <h2>Notifier eventfds</h2>
  * SET_IRQS MASK+EVENTFD and UNMASK+EVENTFD register, per vector, an eventfd that the <em>client</em> signals to
@@ -89,6 +96,7 @@ public final class IrqTable implements Interrupts {
     private static final VarHandle INTX_LEVEL;
     private static final VarHandle MSI_PENDING;
     private static final VarHandle DROP_REPORTED;
+    private static final VarHandle TAMPER_REPORTED;
 
     static {
         try {
@@ -96,6 +104,7 @@ public final class IrqTable implements Interrupts {
             INTX_LEVEL = lookup.findVarHandle(IrqTable.class, "intxLevel", boolean.class);
             MSI_PENDING = lookup.findVarHandle(IrqTable.class, "msiPending", int.class);
             DROP_REPORTED = lookup.findVarHandle(IrqTable.class, "dropReported", boolean.class);
+            TAMPER_REPORTED = lookup.findVarHandle(IrqTable.class, "tamperReported", boolean.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -120,10 +129,21 @@ public final class IrqTable implements Interrupts {
          */
         default void notifierChanged(IrqType type, int vector, boolean unmask, int oldFd, int newFd) {
         }
+
+        /**
+         * The client had made the eventfd of {@code vector} of {@code type} blocking again and filled it, so that a
+         * signal blocked until the {@code SignalWatchdog} released it: the client broke the fd contract. Called at
+         * most once per table, on the thread that signalled, possibly an event loop and <em>under the table's read
+         * lock</em>: hand the work off (e.g. {@code Channel.close()}, which only schedules the close) and do not
+         * call back into the table.
+         */
+        default void clientFdTampered(IrqType type, int vector) {
+        }
     }
 
     private final String name;
     private final Listener listener;
+    private final IrqGuard guard;
     /** Readers: triggers and queries. Writer: every state change of the event loop. */
     final StampedLock lock = new StampedLock();
     private final int[] counts = new int[IRQ_INDEXES];
@@ -153,13 +173,14 @@ public final class IrqTable implements Interrupts {
     // signals a full (or failed) eventfd did not take
     private final LongAdder signalsDropped = new LongAdder();
     private volatile boolean dropReported;
+    private volatile boolean tamperReported;
 
     /**
      * @param description the device, for its interrupt counts and MSI-X table and PBA placement
      * @param listener    told of mask changes and notifier eventfds; never called under the table's lock
      */
     public IrqTable(DeviceDescription description, Listener listener) {
-        this(description, listener, FdBudget.unlimited());
+        this(description, listener, FdBudget.unlimited(), IrqGuard.standalone(description.name()));
     }
 
     /**
@@ -167,9 +188,29 @@ public final class IrqTable implements Interrupts {
      *                 and a SET_IRQS that would hold more than it allows fails with EMFILE
      */
     public IrqTable(DeviceDescription description, Listener listener, FdBudget fdBudget) {
+        this(description, listener, fdBudget, IrqGuard.standalone(description.name()));
+    }
+
+    /**
+     * @param guard the device's memory of tampering clients, which outlives this table (one per connection)
+     */
+    public IrqTable(DeviceDescription description, Listener listener, IrqGuard guard) {
+        this(description, listener, FdBudget.unlimited(), guard);
+    }
+
+    /**
+     * @param description the device, for its interrupt counts and MSI-X table and PBA placement
+     * @param listener    told of mask changes, notifier eventfds and tampering; never called under the table's
+     *                    lock, except {@link Listener#clientFdTampered}
+     * @param fdBudget    the client's fds, shared with its DMA mappings: the eventfds the table holds count in it,
+     *                    and a SET_IRQS that would hold more than it allows fails with EMFILE
+     * @param guard       the device's memory of tampering clients, which outlives this table (one per connection)
+     */
+    public IrqTable(DeviceDescription description, Listener listener, FdBudget fdBudget, IrqGuard guard) {
         this.fdBudget = Objects.requireNonNull(fdBudget, "fdBudget");
         this.name = description.name();
         this.listener = Objects.requireNonNull(listener, "listener");
+        this.guard = Objects.requireNonNull(guard, "guard");
         for (IrqType t : IrqType.values()) {
             int n = description.irqCount(t);
             counts[t.index()] = n;
@@ -834,13 +875,35 @@ public final class IrqTable implements Interrupts {
 
     /**
      * Signals {@code fd} (nothing without one). A full eventfd drops the signal: counted, and told once per table,
-     * since a client that never reads its eventfd would otherwise fill the log.
+     * since a client that never reads its eventfd would otherwise fill the log. A signal the watchdog had to release
+     * taints the device and is told to the listener once; on a tainted device the signal is handed to the device's
+     * own thread instead ({@link IrqGuard}).
      */
     private void signal(IrqType type, int vector, int fd) {
-        if (fd < 0 || EventFds.signal(fd)) {
+        if (fd < 0) {
+            return;
+        }
+        if (guard.tainted()) {
+            guard.submit(type, vector, fd);
+            return;
+        }
+        int result = EventFds.signal(fd);
+        if (result == EventFds.SIGNALLED) {
+            return;
+        }
+        if (result == EventFds.TAMPERED) {
+            guard.tampered();
+            if (!tamperReported && TAMPER_REPORTED.compareAndSet(this, false, true)) {
+                try {
+                    listener.clientFdTampered(type, vector);
+                } catch (RuntimeException e) {
+                    LOG.warn("{}: interrupt listener failed on tampering", name, e);
+                }
+            }
             return;
         }
         signalsDropped.increment();
+        guard.dropped();
         if (!dropReported && DROP_REPORTED.compareAndSet(this, false, true)) {
             LOG.warn("{}: {} vector {}: the client's eventfd is full or failed, the signal is dropped (further drops "
                     + "are counted, not logged)", name, type, vector);

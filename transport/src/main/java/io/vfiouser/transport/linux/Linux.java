@@ -527,6 +527,27 @@ public final class Linux {
         }
     }
 
+    /**
+     * Clears {@code O_NONBLOCK} on {@code fd}'s open file description. The server never needs it; tests use it to
+     * play a client that makes a shared eventfd blocking again behind the server's back.
+     */
+    public static void setBlocking(int fd) throws ErrnoException {
+        MemorySegment cs = capture();
+        try {
+            int flags = (int) FCNTL.invokeExact(cs, fd, F_GETFL, 0);
+            if (flags < 0) {
+                throw new ErrnoException("fcntl(F_GETFL)", errno(cs));
+            }
+            if ((flags & O_NONBLOCK) != 0 && (int) FCNTL.invokeExact(cs, fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+                throw new ErrnoException("fcntl(F_SETFL)", errno(cs));
+            }
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     /** Whether {@code O_NONBLOCK} is set on {@code fd}'s open file description. */
     public static boolean isNonBlocking(int fd) throws ErrnoException {
         MemorySegment cs = capture();
