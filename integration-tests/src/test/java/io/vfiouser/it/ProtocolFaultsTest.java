@@ -15,7 +15,7 @@ import io.vfiouser.codec.message.IrqInfo;
 import io.vfiouser.codec.message.RegionInfo;
 import io.vfiouser.codec.message.RegionInfoRequest;
 import io.vfiouser.codec.message.RegionIoFdsRequest;
-import io.vfiouser.it.isolation.RawConnection;
+import io.vfiouser.it.isolation.RawPeer;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.testing.FdCount;
 import java.nio.ByteBuffer;
@@ -111,7 +111,7 @@ class ProtocolFaultsTest {
 
     /** Sends {@code request} on a bare socket (no VERSION first); what arrives until the server closes. */
     private byte[] bytesBeforeEof(byte[] request) throws Exception {
-        try (RawConnection raw = RawConnection.open(fixture.socket())) {
+        try (RawPeer raw = RawPeer.connect(fixture.socket())) {
             raw.write(request);
             return raw.readUntilEof();
         }

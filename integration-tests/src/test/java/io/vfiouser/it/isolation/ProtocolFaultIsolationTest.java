@@ -44,7 +44,7 @@ class ProtocolFaultIsolationTest {
             Thread abuser = Thread.ofPlatform().name("victim-abuser").start(() -> {
                 try {
                     while (!stop.get()) {
-                        try (RawConnection raw = RawConnection.open(fixture.victimSocket())) {
+                        try (RawPeer raw = RawPeer.connect(fixture.victimSocket())) {
                             raw.write(bad);
                             byte[] got = raw.readUntilEof();
                             if (got.length != 0) {

@@ -93,6 +93,56 @@ public final class RawPeer implements AutoCloseable {
         }
     }
 
+    /** Writes all of {@code bytes}, waiting while the socket buffer is full. */
+    public void write(byte[] bytes) throws ErrnoException, InterruptedException {
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment segment = scratch.allocate(bytes.length);
+            MemorySegment.copy(bytes, 0, segment, ValueLayout.JAVA_BYTE, 0, bytes.length);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Conditions.DEADLINE_S);
+            long done = 0;
+            while (done < bytes.length) {
+                long n = Linux.write(fd, segment.asSlice(done));
+                if (n > 0) {
+                    done += n;
+                } else if (System.nanoTime() > deadline) {
+                    throw new AssertionError("the server did not read " + (bytes.length - done) + " bytes");
+                } else {
+                    Thread.sleep(1);
+                }
+            }
+        }
+    }
+
+    /**
+     * Everything the server sends from now until it closes the connection (a reset counts as closed); fails if it
+     * has not closed it within the deadline of {@link Conditions}, or sends more than 64 KiB.
+     */
+    public byte[] readUntilEof() throws ErrnoException, InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Conditions.DEADLINE_S);
+        while (true) {
+            try {
+                pump();
+            } catch (ErrnoException e) {
+                if (e.errno() != io.vfiouser.transport.linux.Errno.ECONNRESET) {
+                    throw e;
+                }
+                eof = true;
+            }
+            if (eof) {
+                byte[] all = in.asSlice(0, filled).toArray(ValueLayout.JAVA_BYTE);
+                filled = 0;
+                return all;
+            }
+            if (filled == in.byteSize()) {
+                throw new AssertionError("the server sent more than " + filled + " bytes without closing");
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the server did not close the connection; it sent " + filled + " bytes");
+            }
+            Thread.sleep(1);
+        }
+    }
+
     /** Whether any byte from the server has arrived by now; does not wait. */
     public boolean hasData() throws ErrnoException {
         pump();
