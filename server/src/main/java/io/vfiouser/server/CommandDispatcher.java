@@ -30,6 +30,7 @@ import io.vfiouser.codec.message.SetIrqs;
 import io.vfiouser.codec.message.SparseMmapCapability;
 import io.vfiouser.codec.message.WriteMultiEntry;
 import io.vfiouser.device.IoEventFd;
+import io.vfiouser.device.IrqType;
 import io.vfiouser.device.MmapArea;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.ResetReason;
@@ -51,7 +52,6 @@ import java.util.concurrent.CompletableFuture;
 final class CommandDispatcher {
     /** DEVICE_GET_INFO: every PCI device reports nine region indexes and five interrupt indexes. */
     static final int NUM_REGIONS = Region.COUNT;
-    static final int NUM_IRQS = 5;
 
     private final VfioUserSession session;
     private final DeviceRuntime runtime;
@@ -61,12 +61,23 @@ final class CommandDispatcher {
         this.runtime = session.runtime();
     }
 
+    /**
+     * Applies the command's {@link CommandRules rule} (refused in this migration state, or quiesce first), then
+     * runs it.
+     */
     CompletableFuture<VfioUserMessage> dispatch(VfioUserMessage m) {
         VfioUserCommand command = m.command();
         if (command == null) {
             throw new VfioUserProtocolException(Errno.EINVAL, "unknown command " + m.header().command());
         }
-        session.migration().checkAllowed(command);
+        CommandRules.Rule rule = CommandRules.check(command, session.migration().state());
+        if (rule.needsQuiesce()) {
+            return quiesce().thenCompose(ok -> run(command, m));
+        }
+        return run(command, m);
+    }
+
+    private CompletableFuture<VfioUserMessage> run(VfioUserCommand command, VfioUserMessage m) {
         return switch (command) {
             case VERSION -> throw new VfioUserProtocolException(Errno.EINVAL, "VERSION after negotiation");
             case DMA_MAP -> dmaMap(m);
@@ -98,6 +109,7 @@ final class CommandDispatcher {
 
     // ------------------------------------------------------------------------------------------------ DMA
 
+    /** Runs quiesced ({@link CommandRules}). */
     private CompletableFuture<VfioUserMessage> dmaMap(VfioUserMessage m) {
         DmaMapRequest request = m.payload(DmaMapRequest.class);
         FdSet fds = m.fds();
@@ -105,24 +117,22 @@ final class CommandDispatcher {
             throw invalid("DMA_MAP with " + fds.size() + " fds");
         }
         VfioUserHeader header = m.header();
-        return quiesce().thenCompose(ok -> {
-            int fd = fds.isEmpty() ? -1 : fds.take(0);
-            return session.dmaTable().map(request.address(), request.size(), request.offset(), request.flags(), fd);
-        }).thenApply(ok -> VfioUserMessage.reply(header, null));
+        int fd = fds.isEmpty() ? -1 : fds.take(0);
+        return session.dmaTable().map(request.address(), request.size(), request.offset(), request.flags(), fd)
+                .thenApply(ok -> VfioUserMessage.reply(header, null));
     }
 
+    /** Runs quiesced ({@link CommandRules}). */
     private CompletableFuture<VfioUserMessage> dmaUnmap(VfioUserMessage m) {
         DmaUnmapRequest request = m.payload(DmaUnmapRequest.class);
         VfioUserHeader header = m.header();
         if (request.hasDirtyBitmap()) {
-            return quiesce()
-                    .thenCompose(ok -> session.dmaTable().unmapWithDirtyBitmap(request.address(), request.size(),
-                            request.flags(), request.bitmapPageSize(), request.bitmapSize()))
+            return session.dmaTable().unmapWithDirtyBitmap(request.address(), request.size(), request.flags(),
+                            request.bitmapPageSize(), request.bitmapSize())
                     .thenApply(words -> VfioUserMessage.reply(header,
                             DmaUnmapReply.withBitmap(request, bitmap(words))));
         }
-        return quiesce()
-                .thenCompose(ok -> session.dmaTable().unmap(request.address(), request.size(), request.flags()))
+        return session.dmaTable().unmap(request.address(), request.size(), request.flags())
                 .thenApply(ok -> VfioUserMessage.reply(header, DmaUnmapReply.echo(request)));
     }
 
@@ -135,7 +145,7 @@ final class CommandDispatcher {
     private VfioUserMessage deviceInfo(VfioUserMessage m) {
         DeviceInfo request = m.payload(DeviceInfo.class);
         int flags = DeviceInfo.FLAG_PCI | (runtime.description().resetSupported() ? DeviceInfo.FLAG_RESET : 0);
-        return VfioUserMessage.reply(m.header(), DeviceInfo.reply(flags, NUM_REGIONS, NUM_IRQS));
+        return VfioUserMessage.reply(m.header(), DeviceInfo.reply(flags, NUM_REGIONS, IrqType.COUNT));
     }
 
     /**

@@ -67,13 +67,14 @@ final class RegionFastPath implements VfioUserFrameShortcut {
 
     @Override
     public boolean serve(ChannelHandlerContext ctx, ByteBuf frame, int at, int length) {
-        if (length < ACCESS_SIZE || length > ACCESS_SIZE + MAX_DATA || !session.fastPathOpen()) {
+        if (length < ACCESS_SIZE || length > ACCESS_SIZE + MAX_DATA) {
             return false;
         }
         int command = frame.getUnsignedShortLE(at + 2);
         int flags = frame.getIntLE(at + 8);
         boolean read = command == REGION_READ;
-        if (!read && command != REGION_WRITE || (flags & ~VfioUserHeader.NO_REPLY) != 0) {
+        if (!read && command != REGION_WRITE || (flags & ~VfioUserHeader.NO_REPLY) != 0
+                || !session.fastPathOpen(read ? VfioUserCommand.REGION_READ : VfioUserCommand.REGION_WRITE)) {
             return false;
         }
         long offset = frame.getLongLE(at + 16);
