@@ -26,7 +26,8 @@ import java.util.concurrent.CompletableFuture;
  * <p>Everything else is declined and goes down the pipeline (fd attachment, message decoder, session) unchanged:
  * frames that carry fds, replies, other commands, malformed or unusual frames (reserved flag bits, a size that
  * does not match the count), accesses that fail a check or go to the configuration space, the MSI-X table or
- * shared memory ({@link RegionRouter#goesToDevice}), accesses above {@link #MAX_DATA} bytes, every command while
+ * shared memory ({@link RegionRouter#goesToDevice}), accesses above {@link #MAX_DATA} bytes, accesses that
+ * {@link CommandRules} does not accept without a quiesce in the current migration state, every command while
  * the session is busy or has commands queued (arrival order), and every command while trace logging is on (so the
  * trace shows them all). Errors are therefore still mapped in one place, and the two paths give the same answer
  * to the same frame.

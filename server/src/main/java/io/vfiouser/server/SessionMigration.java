@@ -7,6 +7,7 @@ import io.vfiouser.device.MigrationSupport;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.device.VfioUserMigration;
+import io.vfiouser.server.migration.DeviceFeatures;
 import io.vfiouser.server.migration.MigrationPaths;
 import io.vfiouser.server.migration.MigrationRecord;
 import io.vfiouser.server.migration.MigrationStreamReader;
@@ -28,7 +29,7 @@ import java.util.concurrent.CompletableFuture;
  * <p>A new client finds the device RUNNING; a reset (DEVICE_RESET, FLR, the client leaving) ends any migration and
  * brings the device back to RUNNING (see {@link VfioUserMigration} for what the device is told).
  */
-final class SessionMigration {
+final class SessionMigration implements DeviceFeatures.StateMachine {
     /** The device side of a device that declares migration support but keeps no state of its own. */
     private static final VfioUserMigration FRAMEWORK_ONLY = new VfioUserMigration() {
     };
@@ -67,11 +68,13 @@ final class SessionMigration {
         return support != null;
     }
 
-    boolean preCopy() {
+    @Override
+    public boolean preCopy() {
         return support != null && support.preCopy();
     }
 
-    MigrationState state() {
+    @Override
+    public MigrationState state() {
         return state;
     }
 
@@ -82,7 +85,8 @@ final class SessionMigration {
      * target is reached. EINVAL for a state out of range or one that cannot be reached; a failing arc stops the
      * way there with its errno, in the state before that arc (after a failed RESUMING→STOP: ERROR).
      */
-    CompletableFuture<Void> setState(int code) {
+    @Override
+    public CompletableFuture<Void> setState(int code) {
         MigrationState target = MigrationState.ofCode(code);
         if (target == null) {
             return failed("migration state " + Integer.toUnsignedString(code) + " does not exist");
