@@ -26,7 +26,8 @@ import java.util.concurrent.CompletableFuture;
  * <p>Everything else is declined and goes down the pipeline (fd attachment, message decoder, session) unchanged:
  * frames that carry fds, replies, other commands, malformed or unusual frames (reserved flag bits, a size that
  * does not match the count), accesses that fail a check or go to the configuration space, the MSI-X table or
- * shared memory ({@link RegionRouter#goesToDevice}), accesses above {@link #MAX_DATA} bytes, every command while
+ * shared memory ({@link RegionRouter#goesToDevice}), accesses above {@link #MAX_DATA} bytes, accesses that
+ * {@link CommandRules} does not accept without a quiesce in the current migration state, every command while
  * the session is busy or has commands queued (arrival order), and every command while trace logging is on (so the
  * trace shows them all). Errors are therefore still mapped in one place, and the two paths give the same answer
  * to the same frame.
@@ -67,13 +68,14 @@ final class RegionFastPath implements VfioUserFrameShortcut {
 
     @Override
     public boolean serve(ChannelHandlerContext ctx, ByteBuf frame, int at, int length) {
-        if (length < ACCESS_SIZE || length > ACCESS_SIZE + MAX_DATA || !session.fastPathOpen()) {
+        if (length < ACCESS_SIZE || length > ACCESS_SIZE + MAX_DATA) {
             return false;
         }
         int command = frame.getUnsignedShortLE(at + 2);
         int flags = frame.getIntLE(at + 8);
         boolean read = command == REGION_READ;
-        if (!read && command != REGION_WRITE || (flags & ~VfioUserHeader.NO_REPLY) != 0) {
+        if (!read && command != REGION_WRITE || (flags & ~VfioUserHeader.NO_REPLY) != 0
+                || !session.fastPathOpen(read ? VfioUserCommand.REGION_READ : VfioUserCommand.REGION_WRITE)) {
             return false;
         }
         long offset = frame.getLongLE(at + 16);
