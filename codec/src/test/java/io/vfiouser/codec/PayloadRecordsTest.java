@@ -52,6 +52,21 @@ class PayloadRecordsTest {
         one.release();
     }
 
+    /** argsz is a u32 in SET_IRQS as in every request: 2^31 and above decode, and encode back unchanged. */
+    @Test
+    void setIrqsArgszIsAU32() {
+        ByteBuf wire = Unpooled.buffer(SetIrqs.FIXED_SIZE);
+        wire.writeIntLE(0x8000_0000).writeIntLE(SetIrqs.DATA_NONE | SetIrqs.ACTION_TRIGGER).writeIntLE(2)
+                .writeIntLE(0).writeIntLE(0);
+        SetIrqs decoded = SetIrqs.decode(wire.duplicate());
+        assertThat(decoded.argsz()).isEqualTo(0x8000_0000L);
+        ByteBuf out = Unpooled.buffer(SetIrqs.FIXED_SIZE);
+        decoded.encode(out);
+        assertThat(out).isEqualTo(wire);
+        wire.release();
+        out.release();
+    }
+
     @Test
     void bitmapGoesWithGetDirtyBitmapOnly() {
         assertThatThrownBy(() -> new DmaUnmapReply(48, 1, 0, 0, 4096, 8, null))

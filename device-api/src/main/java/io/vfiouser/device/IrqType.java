@@ -4,6 +4,9 @@ package io.vfiouser.device;
 public enum IrqType {
     INTX, MSI, MSIX, ERR, REQ;
 
+    /** The number of interrupt indexes of a PCI device (DEVICE_GET_INFO's {@code num_irqs}). */
+    public static final int COUNT = values().length;
+
     /** The index on the wire (DEVICE_GET_IRQ_INFO, DEVICE_SET_IRQS). */
     public int index() {
         return ordinal();

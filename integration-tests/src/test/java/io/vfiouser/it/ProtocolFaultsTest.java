@@ -15,6 +15,8 @@ import io.vfiouser.codec.message.IrqInfo;
 import io.vfiouser.codec.message.RegionInfo;
 import io.vfiouser.codec.message.RegionInfoRequest;
 import io.vfiouser.codec.message.RegionIoFdsRequest;
+import io.vfiouser.codec.message.SetIrqs;
+import io.vfiouser.device.IrqType;
 import io.vfiouser.it.isolation.RawPeer;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.testing.FdCount;
@@ -77,6 +79,9 @@ class ProtocolFaultsTest {
             assertThat(errno(client, VfioUserCommand.DMA_UNMAP, DmaUnmapRequest.of(0, ram.iova(), ram.size())))
                     .isZero();
         }
+        // SET_IRQS too (its decoder read argsz as a signed int and refused these with EINVAL): disable MSI-X.
+        assertThat(errno(client, VfioUserCommand.DEVICE_SET_IRQS, new SetIrqs(argsz,
+                SetIrqs.DATA_NONE | SetIrqs.ACTION_TRIGGER, IrqType.MSIX.index(), 0, 0, null))).isZero();
         // The same 1 MiB cap for GET_REGION_IO_FDS (digest 3.6).
         assertThat(errno(client, VfioUserCommand.DEVICE_GET_REGION_IO_FDS, new RegionIoFdsRequest(argsz, 0, 0, 0)))
                 .isEqualTo(EINVAL);

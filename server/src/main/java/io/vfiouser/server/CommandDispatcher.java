@@ -8,8 +8,6 @@ import io.vfiouser.codec.VfioUserMessage;
 import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.codec.message.DeviceFeature;
 import io.vfiouser.codec.message.DeviceInfo;
-import io.vfiouser.codec.message.DmaLoggingControl;
-import io.vfiouser.codec.message.DmaLoggingReport;
 import io.vfiouser.codec.message.DmaMapRequest;
 import io.vfiouser.codec.message.DmaUnmapReply;
 import io.vfiouser.codec.message.DmaUnmapRequest;
@@ -17,7 +15,6 @@ import io.vfiouser.codec.message.IoFdEntry;
 import io.vfiouser.codec.message.IrqInfo;
 import io.vfiouser.codec.message.MigData;
 import io.vfiouser.codec.message.MigDataRead;
-import io.vfiouser.codec.message.MigDeviceState;
 import io.vfiouser.codec.message.RegionAccess;
 import io.vfiouser.codec.message.RegionCapability;
 import io.vfiouser.codec.message.RegionInfo;
@@ -30,10 +27,11 @@ import io.vfiouser.codec.message.SetIrqs;
 import io.vfiouser.codec.message.SparseMmapCapability;
 import io.vfiouser.codec.message.WriteMultiEntry;
 import io.vfiouser.device.IoEventFd;
+import io.vfiouser.device.IrqType;
 import io.vfiouser.device.MmapArea;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.ResetReason;
-import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.server.migration.DeviceFeatures;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Errno;
 import io.vfiouser.transport.linux.ErrnoException;
@@ -51,22 +49,36 @@ import java.util.concurrent.CompletableFuture;
 final class CommandDispatcher {
     /** DEVICE_GET_INFO: every PCI device reports nine region indexes and five interrupt indexes. */
     static final int NUM_REGIONS = Region.COUNT;
-    static final int NUM_IRQS = 5;
 
     private final VfioUserSession session;
     private final DeviceRuntime runtime;
+    private final DeviceFeatures features;
 
     CommandDispatcher(VfioUserSession session) {
         this.session = session;
         this.runtime = session.runtime();
+        SessionMigration migration = session.migration();
+        this.features = new DeviceFeatures(migration.supported() ? migration : null, session.dmaTable(),
+                session.options().maxDataTransferSize());
     }
 
+    /**
+     * Applies the command's {@link CommandRules rule} (refused in this migration state, or quiesce first), then
+     * runs it.
+     */
     CompletableFuture<VfioUserMessage> dispatch(VfioUserMessage m) {
         VfioUserCommand command = m.command();
         if (command == null) {
             throw new VfioUserProtocolException(Errno.EINVAL, "unknown command " + m.header().command());
         }
-        session.migration().checkAllowed(command);
+        CommandRules.Rule rule = CommandRules.check(command, session.migration().state());
+        if (rule.needsQuiesce()) {
+            return quiesce().thenCompose(ok -> run(command, m));
+        }
+        return run(command, m);
+    }
+
+    private CompletableFuture<VfioUserMessage> run(VfioUserCommand command, VfioUserMessage m) {
         return switch (command) {
             case VERSION -> throw new VfioUserProtocolException(Errno.EINVAL, "VERSION after negotiation");
             case DMA_MAP -> dmaMap(m);
@@ -98,6 +110,7 @@ final class CommandDispatcher {
 
     // ------------------------------------------------------------------------------------------------ DMA
 
+    /** Runs quiesced ({@link CommandRules}). */
     private CompletableFuture<VfioUserMessage> dmaMap(VfioUserMessage m) {
         DmaMapRequest request = m.payload(DmaMapRequest.class);
         FdSet fds = m.fds();
@@ -105,24 +118,22 @@ final class CommandDispatcher {
             throw invalid("DMA_MAP with " + fds.size() + " fds");
         }
         VfioUserHeader header = m.header();
-        return quiesce().thenCompose(ok -> {
-            int fd = fds.isEmpty() ? -1 : fds.take(0);
-            return session.dmaTable().map(request.address(), request.size(), request.offset(), request.flags(), fd);
-        }).thenApply(ok -> VfioUserMessage.reply(header, null));
+        int fd = fds.isEmpty() ? -1 : fds.take(0);
+        return session.dmaTable().map(request.address(), request.size(), request.offset(), request.flags(), fd)
+                .thenApply(ok -> VfioUserMessage.reply(header, null));
     }
 
+    /** Runs quiesced ({@link CommandRules}). */
     private CompletableFuture<VfioUserMessage> dmaUnmap(VfioUserMessage m) {
         DmaUnmapRequest request = m.payload(DmaUnmapRequest.class);
         VfioUserHeader header = m.header();
         if (request.hasDirtyBitmap()) {
-            return quiesce()
-                    .thenCompose(ok -> session.dmaTable().unmapWithDirtyBitmap(request.address(), request.size(),
-                            request.flags(), request.bitmapPageSize(), request.bitmapSize()))
+            return session.dmaTable().unmapWithDirtyBitmap(request.address(), request.size(), request.flags(),
+                            request.bitmapPageSize(), request.bitmapSize())
                     .thenApply(words -> VfioUserMessage.reply(header,
                             DmaUnmapReply.withBitmap(request, bitmap(words))));
         }
-        return quiesce()
-                .thenCompose(ok -> session.dmaTable().unmap(request.address(), request.size(), request.flags()))
+        return session.dmaTable().unmap(request.address(), request.size(), request.flags())
                 .thenApply(ok -> VfioUserMessage.reply(header, DmaUnmapReply.echo(request)));
     }
 
@@ -135,7 +146,7 @@ final class CommandDispatcher {
     private VfioUserMessage deviceInfo(VfioUserMessage m) {
         DeviceInfo request = m.payload(DeviceInfo.class);
         int flags = DeviceInfo.FLAG_PCI | (runtime.description().resetSupported() ? DeviceInfo.FLAG_RESET : 0);
-        return VfioUserMessage.reply(m.header(), DeviceInfo.reply(flags, NUM_REGIONS, NUM_IRQS));
+        return VfioUserMessage.reply(m.header(), DeviceInfo.reply(flags, NUM_REGIONS, IrqType.COUNT));
     }
 
     /**
@@ -287,121 +298,10 @@ final class CommandDispatcher {
         return session.resetDevice(ResetReason.CLIENT_REQUEST).thenApply(ok -> VfioUserMessage.reply(header, null));
     }
 
-    /**
-     * DEVICE_FEATURE (digest 3.16, 6.3, libvfio-user's rules): the features a migratable device offers, each with
-     * its operations (MIGRATION: GET; MIG_DEVICE_STATE: GET, SET; DMA_LOGGING_START/STOP: SET; DMA_LOGGING_REPORT:
-     * GET; all: PROBE). EINVAL for a device without migration, an unknown feature, an operation the feature does
-     * not offer, GET and SET without PROBE, no operation, a GET whose argsz cannot hold the whole reply, a SET or
-     * PROBE whose argsz is below the request's payload. SET and PROBE replies echo the request; GET replies carry
-     * the feature data with argsz = the reply's size.
-     */
+    /** DEVICE_FEATURE (digest 3.16): the migration package's {@link DeviceFeatures}. */
     private CompletableFuture<VfioUserMessage> deviceFeature(VfioUserMessage m) {
-        DeviceFeature request = m.payload(DeviceFeature.class);
-        int flags = request.flags();
-        int ops = flags & ~DeviceFeature.FEATURE_MASK;
-        int feature = request.feature();
-        int offered = session.migration().supported() ? operationsOf(feature) : 0;
-        if (offered == 0) {
-            throw invalid("feature " + feature + " is not supported by this device");
-        }
-        if (ops == 0 || (ops & ~offered) != 0) {
-            throw invalid("feature " + feature + " does not offer operations 0x" + Integer.toHexString(ops));
-        }
-        long payloadLength = DeviceFeature.FIXED_SIZE + (long) request.data().readableBytes();
         VfioUserHeader header = m.header();
-        if (ops == DeviceFeature.GET) {
-            return done(VfioUserMessage.reply(header, featureGet(request)));
-        }
-        if (ops != DeviceFeature.SET && (ops & DeviceFeature.PROBE) == 0) {
-            throw invalid("DEVICE_FEATURE GET with SET needs PROBE");
-        }
-        if (request.argsz() < payloadLength) {
-            throw invalid("DEVICE_FEATURE argsz " + request.argsz() + " below the "
-                    + payloadLength + "-byte request");
-        }
-        if (ops != DeviceFeature.SET) {
-            return done(VfioUserMessage.reply(header, echo(request)));
-        }
-        return featureSet(request).thenApply(ok -> VfioUserMessage.reply(header, echo(request)));
-    }
-
-    private static int operationsOf(int feature) {
-        return switch (feature) {
-            case DeviceFeature.FEATURE_MIGRATION, DeviceFeature.FEATURE_DMA_LOGGING_REPORT ->
-                    DeviceFeature.GET | DeviceFeature.PROBE;
-            case DeviceFeature.FEATURE_MIG_DEVICE_STATE -> DeviceFeature.GET | DeviceFeature.SET | DeviceFeature.PROBE;
-            case DeviceFeature.FEATURE_DMA_LOGGING_START, DeviceFeature.FEATURE_DMA_LOGGING_STOP ->
-                    DeviceFeature.SET | DeviceFeature.PROBE;
-            default -> 0;
-        };
-    }
-
-    private static DeviceFeature echo(DeviceFeature request) {
-        return new DeviceFeature(request.argsz(), request.flags(), request.data().retainedSlice());
-    }
-
-    private DeviceFeature featureGet(DeviceFeature request) {
-        switch (request.feature()) {
-            case DeviceFeature.FEATURE_MIGRATION -> {
-                requireGetArgsz(request, DeviceFeature.FIXED_SIZE + 8);
-                long flags = DeviceFeature.MIGRATION_STOP_COPY
-                        | (session.migration().preCopy() ? DeviceFeature.MIGRATION_PRE_COPY : 0);
-                return DeviceFeature.of(request.flags(), Unpooled.buffer(8, 8).writeLongLE(flags));
-            }
-            case DeviceFeature.FEATURE_MIG_DEVICE_STATE -> {
-                requireGetArgsz(request, DeviceFeature.FIXED_SIZE + MigDeviceState.SIZE);
-                return DeviceFeature.of(request.flags(),
-                        MigDeviceState.of(session.migration().state().code()).encode());
-            }
-            default -> {
-                DmaLoggingReport report = DmaLoggingReport.decode(request.data());
-                long bitmapSize = report.bitmapSize();
-                if (bitmapSize < 0) {
-                    throw invalid("DMA_LOGGING_REPORT page size " + Long.toUnsignedString(report.pageSize()));
-                }
-                if (bitmapSize > session.options().maxDataTransferSize()) {
-                    // The reply must fit in one message; refused before the log is read and cleared.
-                    throw invalid("DMA_LOGGING_REPORT bitmap of " + bitmapSize + " bytes exceeds "
-                            + session.options().maxDataTransferSize() + ": report a smaller range or larger pages");
-                }
-                requireGetArgsz(request, DeviceFeature.FIXED_SIZE + DmaLoggingReport.SIZE + bitmapSize);
-                long[] words = session.dmaTable().dirtyReport(report.iova(), report.length(), report.pageSize());
-                ByteBuf data = Unpooled.buffer(DmaLoggingReport.SIZE + (int) bitmapSize);
-                data.writeBytes(request.data(), request.data().readerIndex(), DmaLoggingReport.SIZE);
-                for (long w : words) {
-                    data.writeLongLE(w);
-                }
-                return DeviceFeature.of(request.flags(), data);
-            }
-        }
-    }
-
-    private static void requireGetArgsz(DeviceFeature request, long needed) {
-        if (request.argsz() < needed) {
-            throw invalid("DEVICE_FEATURE GET argsz " + request.argsz() + ", the reply needs "
-                    + needed);
-        }
-    }
-
-    private CompletableFuture<Void> featureSet(DeviceFeature request) {
-        switch (request.feature()) {
-            case DeviceFeature.FEATURE_MIG_DEVICE_STATE -> {
-                MigDeviceState target = MigDeviceState.decode(request.data());
-                return session.migration().setState(target.deviceState());
-            }
-            case DeviceFeature.FEATURE_DMA_LOGGING_START -> {
-                DmaLoggingControl control = DmaLoggingControl.decode(request.data());
-                if (control.pageSize() == 0) {
-                    throw invalid("DMA_LOGGING_START with page size 0");
-                }
-                session.dmaTable().startDirtyLogging(control.pageSize());
-                return VfioUserDevice.DONE;
-            }
-            default -> {
-                session.dmaTable().stopDirtyLogging();
-                return VfioUserDevice.DONE;
-            }
-        }
+        return features.handle(m.payload(DeviceFeature.class)).thenApply(p -> VfioUserMessage.reply(header, p));
     }
 
     // --------------------------------------------------------------------------------------- migration data

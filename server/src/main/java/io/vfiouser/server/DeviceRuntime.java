@@ -147,7 +147,7 @@ final class DeviceRuntime implements AutoCloseable {
         public void commandChanged(int oldValue, int newValue) {
             VfioUserSession s = session;
             if (s != null) {
-                s.irqs().setIntxDisabled((newValue & 0x400) != 0);
+                s.irqs().setIntxDisabled(config.intxDisabled());
             }
         }
 

@@ -25,10 +25,11 @@ import java.util.concurrent.CompletableFuture;
  * <p>The decoder offers only frames that carry no fds. Everything else is declined and goes down the pipeline
  * (message decoder, session) unchanged: replies, other commands, malformed or unusual frames (reserved flag bits,
  * a size that does not match the count), accesses that fail a check or go to the configuration space, the MSI-X
- * table or shared memory ({@link RegionRouter#goesToDevice}), accesses above {@link #MAX_DATA} bytes, every
- * command while the session is busy or has commands queued (arrival order), and every command while trace logging
- * is on (so the trace shows them all). Errors are therefore still mapped in one place, and the two paths give the
- * same answer to the same frame.
+ * table or shared memory ({@link RegionRouter#goesToDevice}), accesses above {@link #MAX_DATA} bytes, accesses
+ * that {@link CommandRules} does not accept without a quiesce in the current migration state, every command while
+ * the session is busy or has commands queued (arrival order), and every command while trace logging is on (so the
+ * trace shows them all). Errors are therefore still mapped in one place, and the two paths give the same answer
+ * to the same frame.
  *
  * <p>When the device does not complete at once, or fails, the session takes over the command as if it had come the
  * long way: it waits for the future, sends the reply or the error reply, and only then handles the next command.
@@ -64,13 +65,14 @@ final class RegionFastPath implements VfioUserFrameShortcut {
 
     @Override
     public boolean serve(ChannelHandlerContext ctx, ByteBuf frame, int at, int length) {
-        if (length < ACCESS_SIZE || length > ACCESS_SIZE + MAX_DATA || !session.fastPathOpen()) {
+        if (length < ACCESS_SIZE || length > ACCESS_SIZE + MAX_DATA) {
             return false;
         }
         int command = frame.getUnsignedShortLE(at + 2);
         int flags = frame.getIntLE(at + 8);
         boolean read = command == REGION_READ;
-        if (!read && command != REGION_WRITE || (flags & ~VfioUserHeader.NO_REPLY) != 0) {
+        if (!read && command != REGION_WRITE || (flags & ~VfioUserHeader.NO_REPLY) != 0
+                || !session.fastPathOpen(read ? VfioUserCommand.REGION_READ : VfioUserCommand.REGION_WRITE)) {
             return false;
         }
         long offset = frame.getLongLE(at + 16);

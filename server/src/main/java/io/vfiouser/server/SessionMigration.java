@@ -1,16 +1,17 @@
 package io.vfiouser.server;
 
 import io.netty.buffer.ByteBuf;
-import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.device.MigrationState;
 import io.vfiouser.device.MigrationSupport;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.device.VfioUserMigration;
+import io.vfiouser.server.migration.DeviceFeatures;
 import io.vfiouser.server.migration.MigrationPaths;
 import io.vfiouser.server.migration.MigrationRecord;
 import io.vfiouser.server.migration.MigrationStreamReader;
+import io.vfiouser.server.migration.SavePhase;
 import io.vfiouser.transport.linux.Errno;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -21,14 +22,14 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * The migration state of one client's device (digest 3.16-3.18, 6.3): the state machine, the saving session of a
- * source (PRE_COPY, STOP_COPY) and the loading session of a destination (RESUMING), and which commands each state
- * accepts. Runs on the session's command path, one command at a time; its futures may complete on device threads
+ * source (PRE_COPY, STOP_COPY) and the loading session of a destination (RESUMING). Which commands each state
+ * accepts is {@link CommandRules}'s. Runs on the session's command path, one command at a time; its futures may complete on device threads
  * while the session waits for them.
  *
  * <p>A new client finds the device RUNNING; a reset (DEVICE_RESET, FLR, the client leaving) ends any migration and
  * brings the device back to RUNNING (see {@link VfioUserMigration} for what the device is told).
  */
-final class SessionMigration {
+final class SessionMigration implements DeviceFeatures.StateMachine {
     /** The device side of a device that declares migration support but keeps no state of its own. */
     private static final VfioUserMigration FRAMEWORK_ONLY = new VfioUserMigration() {
     };
@@ -51,10 +52,7 @@ final class SessionMigration {
         /** Memory-backed regions still to copy, one chunk at a time (so a large BAR is never copied whole). */
         final ArrayDeque<Region> regions = new ArrayDeque<>();
         long regionOffset;
-        boolean headerQueued;
-        boolean frameworkQueued;
-        boolean deviceDone;
-        boolean endQueued;
+        SavePhase phase = SavePhase.HEADER;
     }
 
     SessionMigration(VfioUserSession session) {
@@ -70,40 +68,14 @@ final class SessionMigration {
         return support != null;
     }
 
-    boolean preCopy() {
+    @Override
+    public boolean preCopy() {
         return support != null && support.preCopy();
     }
 
-    MigrationState state() {
+    @Override
+    public MigrationState state() {
         return state;
-    }
-
-    /** Whether the device runs: the region fast path may serve it. */
-    boolean running() {
-        return state.running();
-    }
-
-    // ------------------------------------------------------------------------------------- 6.3 acceptance
-
-    /**
-     * Refuses, with EINVAL, a command the current state does not accept (digest 6.3, libvfio-user): in STOP,
-     * STOP_COPY and ERROR only region accesses, DEVICE_FEATURE and MIG_DATA_READ (and in ERROR DEVICE_RESET, the
-     * only way out); region accesses not in STOP_COPY either, where the state being saved must hold still.
-     * REGION_WRITE_MULTI counts as region writes.
-     */
-    void checkAllowed(VfioUserCommand command) {
-        MigrationState s = state;
-        if (s.running() || s == MigrationState.RESUMING) {
-            return;
-        }
-        boolean regionAccess = command == VfioUserCommand.REGION_READ || command == VfioUserCommand.REGION_WRITE
-                || command == VfioUserCommand.REGION_WRITE_MULTI;
-        boolean allowed = regionAccess && s != MigrationState.STOP_COPY
-                || command == VfioUserCommand.DEVICE_FEATURE || command == VfioUserCommand.MIG_DATA_READ
-                || command == VfioUserCommand.DEVICE_RESET && s == MigrationState.ERROR;
-        if (!allowed) {
-            throw new VfioUserProtocolException(Errno.EINVAL, command + " is not accepted in migration state " + s);
-        }
     }
 
     // ---------------------------------------------------------------------------------------- transitions
@@ -113,7 +85,8 @@ final class SessionMigration {
      * target is reached. EINVAL for a state out of range or one that cannot be reached; a failing arc stops the
      * way there with its errno, in the state before that arc (after a failed RESUMING→STOP: ERROR).
      */
-    CompletableFuture<Void> setState(int code) {
+    @Override
+    public CompletableFuture<Void> setState(int code) {
         MigrationState target = MigrationState.ofCode(code);
         if (target == null) {
             return failed("migration state " + Integer.toUnsignedString(code) + " does not exist");
@@ -242,30 +215,45 @@ final class SessionMigration {
                 }
                 continue;
             }
-            if (!src.headerQueued) {
-                src.headerQueued = true;
-                var id = runtime.description().identity();
-                src.out.add(MigrationRecord.header(id.vendorId(), id.deviceId(), id.classCode(),
-                        runtime.config().size()));
-                continue;
+            switch (src.phase) {
+                case HEADER -> {
+                    var id = runtime.description().identity();
+                    src.out.add(MigrationRecord.header(id.vendorId(), id.deviceId(), id.classCode(),
+                            runtime.config().size()));
+                    src.phase = SavePhase.LIVE;
+                    continue;
+                }
+                case LIVE -> {
+                    if (state == MigrationState.STOP_COPY) {
+                        src.phase = SavePhase.FRAMEWORK;
+                        continue;
+                    }
+                }
+                case FRAMEWORK -> {
+                    queueFrameworkState(src);
+                    src.phase = SavePhase.REGIONS;
+                    continue;
+                }
+                case REGIONS -> {
+                    if (src.regions.isEmpty()) {
+                        src.phase = SavePhase.FINAL;
+                    } else {
+                        queueRegionChunk(src);
+                    }
+                    continue;
+                }
+                case FINAL -> {
+                }
+                case END -> {
+                    src.out.add(MigrationRecord.of(MigrationRecord.END, new byte[0]));
+                    src.phase = SavePhase.DONE;
+                    continue;
+                }
+                case DONE -> {
+                    return VfioUserDevice.DONE;
+                }
             }
-            if (state == MigrationState.STOP_COPY && !src.frameworkQueued) {
-                src.frameworkQueued = true;
-                queueFrameworkState(src);
-                continue;
-            }
-            if (!src.regions.isEmpty()) {
-                queueRegionChunk(src);
-                continue;
-            }
-            if (src.endQueued) {
-                break;
-            }
-            if (state == MigrationState.STOP_COPY && src.deviceDone) {
-                src.endQueued = true;
-                src.out.add(MigrationRecord.of(MigrationRecord.END, new byte[0]));
-                continue;
-            }
+            // LIVE in PRE_COPY or FINAL: the device's own state, chunk by chunk.
             MigrationState phase = state;
             CompletableFuture<ByteBuffer> chunk = call(() -> device.saveState(phase));
             if (chunk.isDone() && !chunk.isCompletedExceptionally()) {
@@ -279,11 +267,14 @@ final class SessionMigration {
         return VfioUserDevice.DONE;
     }
 
-    /** Queues a device buffer; false when it was empty in PRE_COPY (nothing more for now). */
+    /**
+     * Queues a device buffer; an empty one ends the device's part in STOP_COPY, and in PRE_COPY means nothing more
+     * for now (false).
+     */
     private boolean take(Source src, ByteBuffer chunk) {
         if (chunk == null || !chunk.hasRemaining()) {
-            if (state == MigrationState.STOP_COPY) {
-                src.deviceDone = true;
+            if (src.phase == SavePhase.FINAL) {
+                src.phase = SavePhase.END;
                 return true;
             }
             return false;

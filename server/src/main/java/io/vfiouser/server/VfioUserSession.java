@@ -16,6 +16,7 @@ import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.codec.message.DmaAccess;
 import io.vfiouser.codec.message.VersionPayload;
 import io.vfiouser.device.ResetReason;
+import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.server.dma.DmaMessenger;
 import io.vfiouser.server.dma.DmaTable;
 import io.vfiouser.server.dma.ServerDmaSpace;
@@ -439,12 +440,12 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
     // -------------------------------------------------------------------------------- region fast path
 
     /**
-     * Whether {@link RegionFastPath} may serve a command arriving now without breaking arrival order: only while
-     * the device runs (RUNNING, PRE_COPY), so the long way applies the migration states' rules (digest 6.3).
+     * Whether {@link RegionFastPath} may serve a command arriving now without breaking arrival order: nothing else
+     * waits or runs, and the migration state accepts the command without a quiesce ({@link CommandRules}).
      */
-    boolean fastPathOpen() {
+    boolean fastPathOpen(VfioUserCommand command) {
         return state == State.NEGOTIATED && !busy && queue.isEmpty() && !flrPending && !log.isTraceEnabled()
-                && migration.running() && ctx.channel().isWritable();
+                && CommandRules.runsAsIs(command, migration.state()) && ctx.channel().isWritable();
     }
 
     /** A reply the fast path built, sent like any other (flushed when the read burst is over). */
@@ -683,16 +684,20 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
         flrPending = true;
     }
 
+    /**
+     * An FLR is asked for by a configuration write, not by a command of its own, so no {@link CommandRules rule}
+     * quiesces for it: it quiesces here.
+     */
     private CompletableFuture<Void> functionLevelReset() {
-        return resetDevice(ResetReason.FLR);
+        return runtime.device().quiesce().thenCompose(ok -> resetDevice(ResetReason.FLR));
     }
 
     /**
-     * Quiesce, then the device's reset, then the framework's own state (config space, interrupt masks); a
+     * On a quiesced device: the device's reset, then the framework's own state (config space, interrupt masks); a
      * migration in progress ends and the device runs again.
      */
     CompletableFuture<Void> resetDevice(ResetReason reason) {
-        return runtime.device().quiesce()
+        return VfioUserDevice.DONE
                 .thenCompose(ok -> runtime.device().reset(reason))
                 .thenRun(() -> {
                     runtime.config().reset();
@@ -705,7 +710,7 @@ final class VfioUserSession extends ChannelInboundHandlerAdapter implements DmaM
 
     /** Gives the interrupt table what it derives from configuration space (after negotiation, reset, restore). */
     void syncIrqsFromConfig() {
-        irqs.setIntxDisabled((runtime.config().command() & 0x400) != 0);
+        irqs.setIntxDisabled(runtime.config().intxDisabled());
         irqs.setMsiControl(runtime.config().msiEnabled(), runtime.config().msiEnabledVectors());
         irqs.setMsiMask(runtime.config().msiMask());
         irqs.setMsixControl(runtime.config().msixEnabled(), runtime.config().msixFunctionMasked());

@@ -18,13 +18,14 @@ import io.netty.buffer.ByteBuf;
  * P+20  u8[count]   one byte per sub-index, with DATA_BOOL only
  * </pre>
  *
- * <p>Decoding requires payload and argsz of at least 20 and, when the BOOL bit is set, exactly {@code count}
- * bytes after the fixed part; that exactly one data-type and one action bit are set, the index and range and
- * the fd count are the dispatcher's to check.
+ * <p>Decoding requires payload and argsz (a u32) of at least 20 and, when the BOOL bit is set, exactly
+ * {@code count} bytes after the fixed part; nobody checks these again. That exactly one data-type and one action
+ * bit are set, the index and range and the fd count are the interrupt table's to check, against the device.
  *
+ * @param argsz the u32 on the wire
  * @param data the BOOL bytes (owned; released with the message) if and only if {@link #DATA_BOOL} is set
  */
-public record SetIrqs(int argsz, int flags, int index, int start, int count, ByteBuf data)
+public record SetIrqs(long argsz, int flags, int index, int start, int count, ByteBuf data)
         implements VfioUserPayload {
     public static final int FIXED_SIZE = 20;
     public static final int DATA_NONE = 0x01;
@@ -57,7 +58,7 @@ public record SetIrqs(int argsz, int flags, int index, int start, int count, Byt
 
     public static SetIrqs decode(ByteBuf in) {
         requireLength(in, FIXED_SIZE, "DEVICE_SET_IRQS");
-        int argsz = in.readIntLE();
+        long argsz = in.readUnsignedIntLE();
         requireArgszAtLeast(argsz, FIXED_SIZE, "DEVICE_SET_IRQS");
         int flags = in.readIntLE();
         int index = in.readIntLE();
@@ -89,7 +90,7 @@ public record SetIrqs(int argsz, int flags, int index, int start, int count, Byt
 
     @Override
     public void encode(ByteBuf out) {
-        out.writeIntLE(argsz);
+        out.writeIntLE((int) argsz);
         out.writeIntLE(flags);
         out.writeIntLE(index);
         out.writeIntLE(start);

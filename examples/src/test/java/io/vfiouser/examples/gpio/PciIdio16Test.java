@@ -6,6 +6,7 @@ import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.IrqType;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.ResetReason;
+import io.vfiouser.examples.FakeDeviceContext;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.junit.jupiter.api.BeforeEach;
@@ -13,13 +14,13 @@ import org.junit.jupiter.api.Test;
 
 class PciIdio16Test {
     private PciIdio16 device;
-    private FakeContext context;
+    private FakeDeviceContext context;
     private LinuxIdio16Driver driver;
 
     @BeforeEach
     void setUp() {
         device = new PciIdio16();
-        context = new FakeContext();
+        context = new FakeDeviceContext("gpio").enable(IrqType.INTX, 1);
         device.attached(context);
         driver = new LinuxIdio16Driver(device);
     }
@@ -272,7 +273,7 @@ class PciIdio16Test {
         driver.set(0, true);
         device.detached();
 
-        FakeContext next = new FakeContext();
+        FakeDeviceContext next = new FakeDeviceContext("gpio").enable(IrqType.INTX, 1);
         device.attached(next);
 
         assertThat(next.events()).containsExactly("assert");

@@ -10,6 +10,7 @@ import io.vfiouser.device.ResetReason;
 import io.vfiouser.device.pci.MsixCapability;
 import io.vfiouser.device.pci.PciExpressCapability;
 import io.vfiouser.device.pci.PowerManagementCapability;
+import io.vfiouser.examples.FakeDeviceContext;
 import io.vfiouser.examples.nulldev.NullDevice.Access;
 import io.vfiouser.examples.nulldev.NullDevice.Kind;
 import java.nio.ByteBuffer;
@@ -31,14 +32,14 @@ class NullDeviceTest {
 
     private ExecutorService executor;
     private ByteArrayDmaSpace dma;
-    private FakeContext context;
+    private FakeDeviceContext context;
     private NullDevice device;
 
     @BeforeEach
     void setUp() {
         executor = Executors.newSingleThreadExecutor();
         dma = new ByteArrayDmaSpace(GUEST_BASE, GUEST_SIZE, executor);
-        context = new FakeContext(dma);
+        context = new FakeDeviceContext("null", dma).enable(IrqType.MSIX, NullDevice.MSIX_VECTORS);
         device = new NullDevice();
         device.attached(context);
     }

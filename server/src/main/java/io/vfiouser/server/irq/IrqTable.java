@@ -89,9 +89,6 @@ import org.apache.logging.log4j.Logger;
 public final class IrqTable implements Interrupts {
     private static final Logger LOG = LogManager.getLogger(IrqTable.class);
 
-    /** The number of interrupt indexes of a PCI device (INTx, MSI, MSI-X, ERR, REQ). */
-    public static final int IRQ_INDEXES = 5;
-
     private static final int NO_FD = -1;
     private static final VarHandle INTX_LEVEL;
     private static final VarHandle MSI_PENDING;
@@ -146,10 +143,10 @@ public final class IrqTable implements Interrupts {
     private final IrqGuard guard;
     /** Readers: triggers and queries. Writer: every state change of the event loop. */
     final StampedLock lock = new StampedLock();
-    private final int[] counts = new int[IRQ_INDEXES];
-    private final int[][] triggers = new int[IRQ_INDEXES][];
-    private final int[][] maskNotifiers = new int[IRQ_INDEXES][];
-    private final int[][] unmaskNotifiers = new int[IRQ_INDEXES][];
+    private final int[] counts = new int[IrqType.COUNT];
+    private final int[][] triggers = new int[IrqType.COUNT][];
+    private final int[][] maskNotifiers = new int[IrqType.COUNT][];
+    private final int[][] unmaskNotifiers = new int[IrqType.COUNT][];
     private final MsixTableEmulation msix;
     private final FdBudget fdBudget;
     /** The eventfds counted in {@link #fdBudget} (written under the write lock). */
@@ -242,7 +239,7 @@ public final class IrqTable implements Interrupts {
      * @throws VfioUserProtocolException EINVAL for an index (as u32) of 5 or more
      */
     public IrqInfo irqInfo(int index) {
-        if (Integer.compareUnsigned(index, IRQ_INDEXES) >= 0) {
+        if (Integer.compareUnsigned(index, IrqType.COUNT) >= 0) {
             throw VfioUserProtocolException.invalid("DEVICE_GET_IRQ_INFO index " + Integer.toUnsignedString(index));
         }
         int flags = IrqInfo.FLAG_EVENTFD;
@@ -313,7 +310,7 @@ public final class IrqTable implements Interrupts {
     /** Brings the budget in line with the eventfds held now (the paths that drop eventfds are many). */
     private void accountFdsLocked() {
         int held = 0;
-        for (int t = 0; t < IRQ_INDEXES; t++) {
+        for (int t = 0; t < IrqType.COUNT; t++) {
             held += countFds(triggers[t]) + countFds(maskNotifiers[t]) + countFds(unmaskNotifiers[t]);
         }
         if (held < fdsAccounted) {
@@ -331,17 +328,8 @@ public final class IrqTable implements Interrupts {
     }
 
     private void validate(SetIrqs r, int nfds) {
-        if (Integer.compareUnsigned(r.argsz(), SetIrqs.FIXED_SIZE) < 0) {
-            throw invalid(r, "argsz " + Integer.toUnsignedString(r.argsz()) + " < 20");
-        }
         long count = Integer.toUnsignedLong(r.count());
-        if ((r.flags() & DATA_BOOL) != 0) {
-            ByteBuf data = r.data();
-            if (data == null || data.readableBytes() != count) {
-                throw invalid(r, "DATA_BOOL with " + (data == null ? 0 : data.readableBytes()) + " bytes of data");
-            }
-        }
-        if (Integer.compareUnsigned(r.index(), IRQ_INDEXES) >= 0) {
+        if (Integer.compareUnsigned(r.index(), IrqType.COUNT) >= 0) {
             throw invalid(r, "index " + Integer.toUnsignedString(r.index()));
         }
         int action = r.flags() & ACTION_BITS;

@@ -15,8 +15,9 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * The Linux calls of the project, made through the Foreign Function and Memory API. Nothing else in the
- * project calls native code. Every call captures errno and turns a failure into an {@link ErrnoException}
- * that names the call; {@code EINTR} is retried. Non-blocking calls report {@code EAGAIN} as a return
+ * project calls native code. Every call captures errno and hands its result to one call-and-check helper
+ * ({@code check}, {@code nonBlocking}), which turns a failure into an {@link ErrnoException} that names the call;
+ * {@code EINTR} is retried. Non-blocking calls report {@code EAGAIN} as a return
  * value of {@code -1} instead of an exception, because it is the normal case on an event loop.
  */
 public final class Linux {
@@ -134,15 +135,87 @@ public final class Linux {
         return LINKER.downcallHandle(LIBC.findOrThrow(name), descriptor, Linker.Option.critical(false));
     }
 
+    /** This thread's errno capture segment: the one every capturing call is given, and the one its check reads. */
     private static MemorySegment capture() {
         return CAPTURE.get();
     }
 
-    private static int errno(MemorySegment capture) {
-        return (int) ERRNO.get(capture, 0L);
+    /** The errno the last capturing call of this thread left in its capture segment. */
+    private static int errno() {
+        return (int) ERRNO.get(capture(), 0L);
     }
 
-    private static RuntimeException rethrow(Throwable t) {
+    /*
+     * The call-and-check helpers. Every wrapper below is "invoke a capturing handle with capture(), hand its result
+     * to one of these": the result when the call succeeded (>= 0), otherwise errno is read from this thread's capture
+     * segment (the one the call just wrote) and either turned into an answer the caller expects or thrown as an
+     * ErrnoException naming the call. They take and return primitives, so a successful call allocates nothing; errno
+     * is read only after a failure.
+     */
+
+    /** {@code rc} when the call succeeded, otherwise an {@link ErrnoException} naming {@code call}. */
+    private static int check(String call, int rc) throws ErrnoException {
+        if (rc < 0) {
+            throw new ErrnoException(call, errno());
+        }
+        return rc;
+    }
+
+    /** {@code rc} when the call succeeded, otherwise an {@link ErrnoException} naming {@code call}. */
+    private static long check(String call, long rc) throws ErrnoException {
+        if (rc < 0) {
+            throw new ErrnoException(call, errno());
+        }
+        return rc;
+    }
+
+    /** As {@link #check(String, long)}, except that errno {@code expected} is an answer: {@code -1}. */
+    private static long check(String call, long rc, int expected) throws ErrnoException {
+        if (rc >= 0) {
+            return rc;
+        }
+        int err = errno();
+        if (err == expected) {
+            return -1;
+        }
+        throw new ErrnoException(call, err);
+    }
+
+    /** What {@link #nonBlocking} returns for {@code EINTR}: make the call again. */
+    private static final long INTERRUPTED = -2;
+
+    /**
+     * The check of a call that must not block: {@code rc} when it succeeded, {@code -1} when it would have blocked
+     * ({@code EAGAIN}, or {@code EINPROGRESS} of a connect), {@link #INTERRUPTED} for {@code EINTR}, otherwise an
+     * {@link ErrnoException} naming {@code call}.
+     */
+    private static long nonBlocking(String call, long rc) throws ErrnoException {
+        if (rc >= 0) {
+            return rc;
+        }
+        int err = errno();
+        if (err == Errno.EAGAIN || err == Errno.EINPROGRESS) {
+            return -1;
+        }
+        if (err == Errno.EINTR) {
+            return INTERRUPTED;
+        }
+        throw new ErrnoException(call, err);
+    }
+
+    /**
+     * For the {@code catch (Throwable)} that {@code invokeExact} forces on every wrapper: an {@link ErrnoException}
+     * from a check goes on as it is, an unchecked one or an error too; anything else (a downcall throws nothing
+     * checked) is wrapped.
+     */
+    private static RuntimeException rethrow(Throwable t) throws ErrnoException {
+        if (t instanceof ErrnoException e) {
+            throw e;
+        }
+        return unchecked(t);
+    }
+
+    private static RuntimeException unchecked(Throwable t) {
         if (t instanceof RuntimeException r) {
             return r;
         }
@@ -156,15 +229,9 @@ public final class Linux {
 
     /** A new non-blocking, close-on-exec {@code AF_UNIX} stream socket. */
     public static int socketUnix() throws ErrnoException {
-        MemorySegment cs = capture();
         try {
-            int fd = (int) SOCKET.invokeExact(cs, AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fd < 0) {
-                throw new ErrnoException("socket", errno(cs));
-            }
-            return fd;
-        } catch (ErrnoException e) {
-            throw e;
+            return check("socket",
+                    (int) SOCKET.invokeExact(capture(), AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -176,17 +243,11 @@ public final class Linux {
      * @param nonBlocking whether both ends are non-blocking
      */
     public static int[] socketPair(boolean nonBlocking) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment fds = arena.allocate(INT, 2);
             int type = SOCK_STREAM | SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0);
-            int rc = (int) SOCKETPAIR.invokeExact(cs, AF_UNIX, type, 0, fds);
-            if (rc < 0) {
-                throw new ErrnoException("socketpair", errno(cs));
-            }
+            check("socketpair", (int) SOCKETPAIR.invokeExact(capture(), AF_UNIX, type, 0, fds));
             return new int[] {fds.getAtIndex(INT, 0), fds.getAtIndex(INT, 1)};
-        } catch (ErrnoException e) {
-            throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -205,27 +266,16 @@ public final class Linux {
 
     /** {@code bind(2)} a unix socket to a filesystem path. */
     public static void bind(int fd, String path) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
-            int rc = (int) BIND.invokeExact(cs, fd, sockaddrUn(arena, path), (int) SOCKADDR_UN_SIZE);
-            if (rc < 0) {
-                throw new ErrnoException("bind", errno(cs));
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            check("bind", (int) BIND.invokeExact(capture(), fd, sockaddrUn(arena, path), (int) SOCKADDR_UN_SIZE));
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
     public static void listen(int fd, int backlog) throws ErrnoException {
-        MemorySegment cs = capture();
         try {
-            if ((int) LISTEN.invokeExact(cs, fd, backlog) < 0) {
-                throw new ErrnoException("listen", errno(cs));
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            check("listen", (int) LISTEN.invokeExact(capture(), fd, backlog));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -233,24 +283,13 @@ public final class Linux {
 
     /** {@code accept4(2)} with {@code SOCK_NONBLOCK | SOCK_CLOEXEC}; {@code -1} when no connection is pending. */
     public static int accept(int fd) throws ErrnoException {
-        MemorySegment cs = capture();
         try {
-            while (true) {
-                int child = (int) ACCEPT4.invokeExact(cs, fd, MemorySegment.NULL, MemorySegment.NULL,
-                        SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (child >= 0) {
-                    return child;
-                }
-                int err = errno(cs);
-                if (err == Errno.EAGAIN) {
-                    return -1;
-                }
-                if (err != Errno.EINTR) {
-                    throw new ErrnoException("accept4", err);
-                }
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            long child;
+            do {
+                child = nonBlocking("accept4", (int) ACCEPT4.invokeExact(capture(), fd, MemorySegment.NULL,
+                        MemorySegment.NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+            } while (child == INTERRUPTED);
+            return (int) child;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -261,24 +300,13 @@ public final class Linux {
      * non-blocking connect is still in progress.
      */
     public static boolean connect(int fd, String path) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment addr = sockaddrUn(arena, path);
-            while (true) {
-                int rc = (int) CONNECT.invokeExact(cs, fd, addr, (int) SOCKADDR_UN_SIZE);
-                if (rc == 0) {
-                    return true;
-                }
-                int err = errno(cs);
-                if (err == Errno.EINPROGRESS || err == Errno.EAGAIN) {
-                    return false;
-                }
-                if (err != Errno.EINTR) {
-                    throw new ErrnoException("connect", err);
-                }
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            long rc;
+            do {
+                rc = nonBlocking("connect", (int) CONNECT.invokeExact(capture(), fd, addr, (int) SOCKADDR_UN_SIZE));
+            } while (rc == INTERRUPTED);
+            return rc == 0;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -286,18 +314,12 @@ public final class Linux {
 
     /** The credentials of the peer of a connected unix socket ({@code SO_PEERCRED}). */
     public static PeerCredentials peerCredentials(int fd) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ucred = arena.allocate(12);
-            MemorySegment len = arena.allocate(INT);
-            len.set(INT, 0, 12);
-            int rc = (int) GETSOCKOPT.invokeExact(cs, fd, SOL_SOCKET, SO_PEERCRED, ucred, len);
-            if (rc < 0) {
-                throw new ErrnoException("getsockopt(SO_PEERCRED)", errno(cs));
-            }
+            MemorySegment len = arena.allocateFrom(INT, 12);
+            check("getsockopt(SO_PEERCRED)",
+                    (int) GETSOCKOPT.invokeExact(capture(), fd, SOL_SOCKET, SO_PEERCRED, ucred, len));
             return new PeerCredentials(ucred.get(INT, 0), ucred.get(INT, 4), ucred.get(INT, 8));
-        } catch (ErrnoException e) {
-            throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -321,22 +343,21 @@ public final class Linux {
     }
 
     private static int intSocketOption(int fd, int option) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment value = arena.allocate(INT);
-            MemorySegment len = arena.allocate(INT);
-            len.set(INT, 0, 4);
-            int rc = (int) GETSOCKOPT.invokeExact(cs, fd, SOL_SOCKET, option, value, len);
-            if (rc < 0) {
-                throw new ErrnoException("getsockopt(" + option + ")", errno(cs));
-            }
+            MemorySegment len = arena.allocateFrom(INT, 4);
+            check("getsockopt(" + option + ")",
+                    (int) GETSOCKOPT.invokeExact(capture(), fd, SOL_SOCKET, option, value, len));
             return value.get(INT, 0);
-        } catch (ErrnoException e) {
-            throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
+
+    /*
+     * recvmsg, sendmsg and send: the first attempt goes through the critical, non-capturing handle (no allocation);
+     * only when it fails is the call made again through the capturing one, to learn errno.
+     */
 
     /**
      * {@code recvmsg(2)} into the buffers and control space prepared in {@code msg}, with
@@ -344,30 +365,14 @@ public final class Linux {
      */
     public static long recvmsg(int fd, MsgHdr msg) throws ErrnoException {
         try {
-            long first = (long) RECVMSG_FIRST.invokeExact(fd, msg.segment(), MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-            if (first >= 0) {
-                return first;
+            long n = (long) RECVMSG_FIRST.invokeExact(fd, msg.segment(), MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+            if (n >= 0) {
+                return n;
             }
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-        MemorySegment cs = capture();
-        try {
-            while (true) {
-                long n = (long) RECVMSG.invokeExact(cs, fd, msg.segment(), MSG_CMSG_CLOEXEC);
-                if (n >= 0) {
-                    return n;
-                }
-                int err = errno(cs);
-                if (err == Errno.EAGAIN) {
-                    return -1;
-                }
-                if (err != Errno.EINTR) {
-                    throw new ErrnoException("recvmsg", err);
-                }
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            do {
+                n = nonBlocking("recvmsg", (long) RECVMSG.invokeExact(capture(), fd, msg.segment(), MSG_CMSG_CLOEXEC));
+            } while (n == INTERRUPTED);
+            return n;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -378,31 +383,16 @@ public final class Linux {
      * byte count or {@code -1} for {@code EAGAIN}.
      */
     public static long sendmsg(int fd, MsgHdr msg) throws ErrnoException {
+        int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
         try {
-            long first = (long) SENDMSG_FIRST.invokeExact(fd, msg.segment(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (first >= 0) {
-                return first;
+            long n = (long) SENDMSG_FIRST.invokeExact(fd, msg.segment(), flags);
+            if (n >= 0) {
+                return n;
             }
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-        MemorySegment cs = capture();
-        try {
-            while (true) {
-                long n = (long) SENDMSG.invokeExact(cs, fd, msg.segment(), MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n >= 0) {
-                    return n;
-                }
-                int err = errno(cs);
-                if (err == Errno.EAGAIN) {
-                    return -1;
-                }
-                if (err != Errno.EINTR) {
-                    throw new ErrnoException("sendmsg", err);
-                }
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            do {
+                n = nonBlocking("sendmsg", (long) SENDMSG.invokeExact(capture(), fd, msg.segment(), flags));
+            } while (n == INTERRUPTED);
+            return n;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -413,31 +403,16 @@ public final class Linux {
      * for one buffer without fds. Returns the byte count or {@code -1} for {@code EAGAIN}.
      */
     public static long send(int fd, long address, long length) throws ErrnoException {
+        int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
         try {
-            long first = (long) SEND_FIRST.invokeExact(fd, address, length, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (first >= 0) {
-                return first;
+            long n = (long) SEND_FIRST.invokeExact(fd, address, length, flags);
+            if (n >= 0) {
+                return n;
             }
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-        MemorySegment cs = capture();
-        try {
-            while (true) {
-                long n = (long) SEND.invokeExact(cs, fd, address, length, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n >= 0) {
-                    return n;
-                }
-                int err = errno(cs);
-                if (err == Errno.EAGAIN) {
-                    return -1;
-                }
-                if (err != Errno.EINTR) {
-                    throw new ErrnoException("send", err);
-                }
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            do {
+                n = nonBlocking("send", (long) SEND.invokeExact(capture(), fd, address, length, flags));
+            } while (n == INTERRUPTED);
+            return n;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -447,17 +422,8 @@ public final class Linux {
 
     /** {@code close(2)}. {@code EINTR} is not retried (Linux has released the fd already). */
     public static void close(int fd) throws ErrnoException {
-        MemorySegment cs = capture();
         try {
-            int rc = (int) CLOSE.invokeExact(cs, fd);
-            if (rc < 0) {
-                int err = errno(cs);
-                if (err != Errno.EINTR) {
-                    throw new ErrnoException("close", err);
-                }
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            check("close", (int) CLOSE.invokeExact(capture(), fd), Errno.EINTR);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -465,65 +431,24 @@ public final class Linux {
 
     /** A close-on-exec duplicate of {@code fd}. */
     public static int dup(int fd) throws ErrnoException {
-        MemorySegment cs = capture();
-        try {
-            int copy = (int) FCNTL.invokeExact(cs, fd, F_DUPFD_CLOEXEC, 0);
-            if (copy < 0) {
-                throw new ErrnoException("fcntl(F_DUPFD_CLOEXEC)", errno(cs));
-            }
-            return copy;
-        } catch (ErrnoException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return fcntl("fcntl(F_DUPFD_CLOEXEC)", fd, F_DUPFD_CLOEXEC, 0);
     }
 
     /** Adds seals to a memfd created with sealing allowed ({@code fcntl(F_ADD_SEALS)}). */
     public static void addSeals(int fd, int seals) throws ErrnoException {
-        MemorySegment cs = capture();
-        try {
-            if ((int) FCNTL.invokeExact(cs, fd, F_ADD_SEALS, seals) < 0) {
-                throw new ErrnoException("fcntl(F_ADD_SEALS)", errno(cs));
-            }
-        } catch (ErrnoException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        fcntl("fcntl(F_ADD_SEALS)", fd, F_ADD_SEALS, seals);
     }
 
     /** The seals of a memfd ({@code fcntl(F_GET_SEALS)}); EINVAL for files that cannot be sealed. */
     public static int getSeals(int fd) throws ErrnoException {
-        MemorySegment cs = capture();
-        try {
-            int seals = (int) FCNTL.invokeExact(cs, fd, F_GET_SEALS, 0);
-            if (seals < 0) {
-                throw new ErrnoException("fcntl(F_GET_SEALS)", errno(cs));
-            }
-            return seals;
-        } catch (ErrnoException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return fcntl("fcntl(F_GET_SEALS)", fd, F_GET_SEALS, 0);
     }
 
     /** Puts {@code fd} into non-blocking mode ({@code O_NONBLOCK}), as an event loop needs. */
     public static void setNonBlocking(int fd) throws ErrnoException {
-        MemorySegment cs = capture();
-        try {
-            int flags = (int) FCNTL.invokeExact(cs, fd, F_GETFL, 0);
-            if (flags < 0) {
-                throw new ErrnoException("fcntl(F_GETFL)", errno(cs));
-            }
-            if ((flags & O_NONBLOCK) == 0 && (int) FCNTL.invokeExact(cs, fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-                throw new ErrnoException("fcntl(F_SETFL)", errno(cs));
-            }
-        } catch (ErrnoException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
+        int flags = fcntl("fcntl(F_GETFL)", fd, F_GETFL, 0);
+        if ((flags & O_NONBLOCK) == 0) {
+            fcntl("fcntl(F_SETFL)", fd, F_SETFL, flags | O_NONBLOCK);
         }
     }
 
@@ -532,33 +457,21 @@ public final class Linux {
      * play a client that makes a shared eventfd blocking again behind the server's back.
      */
     public static void setBlocking(int fd) throws ErrnoException {
-        MemorySegment cs = capture();
-        try {
-            int flags = (int) FCNTL.invokeExact(cs, fd, F_GETFL, 0);
-            if (flags < 0) {
-                throw new ErrnoException("fcntl(F_GETFL)", errno(cs));
-            }
-            if ((flags & O_NONBLOCK) != 0 && (int) FCNTL.invokeExact(cs, fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-                throw new ErrnoException("fcntl(F_SETFL)", errno(cs));
-            }
-        } catch (ErrnoException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
+        int flags = fcntl("fcntl(F_GETFL)", fd, F_GETFL, 0);
+        if ((flags & O_NONBLOCK) != 0) {
+            fcntl("fcntl(F_SETFL)", fd, F_SETFL, flags & ~O_NONBLOCK);
         }
     }
 
     /** Whether {@code O_NONBLOCK} is set on {@code fd}'s open file description. */
     public static boolean isNonBlocking(int fd) throws ErrnoException {
-        MemorySegment cs = capture();
+        return (fcntl("fcntl(F_GETFL)", fd, F_GETFL, 0) & O_NONBLOCK) != 0;
+    }
+
+    /** {@code fcntl(2)} with one int argument; {@code call} names the command in a failure. */
+    private static int fcntl(String call, int fd, int command, int argument) throws ErrnoException {
         try {
-            int flags = (int) FCNTL.invokeExact(cs, fd, F_GETFL, 0);
-            if (flags < 0) {
-                throw new ErrnoException("fcntl(F_GETFL)", errno(cs));
-            }
-            return (flags & O_NONBLOCK) != 0;
-        } catch (ErrnoException e) {
-            throw e;
+            return check(call, (int) FCNTL.invokeExact(capture(), fd, command, argument));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -566,17 +479,12 @@ public final class Linux {
 
     /** What {@code /proc/self/fd/<fd>} links to: a path, or a kind such as {@code anon_inode:[eventfd]}. */
     public static String fdTarget(int fd) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment path = arena.allocateFrom("/proc/self/fd/" + fd);
             MemorySegment target = arena.allocate(4096);
-            long n = (long) READLINK.invokeExact(cs, path, target, target.byteSize());
-            if (n < 0) {
-                throw new ErrnoException("readlink(/proc/self/fd/" + fd + ")", errno(cs));
-            }
+            long n = check("readlink(/proc/self/fd/" + fd + ")",
+                    (long) READLINK.invokeExact(capture(), path, target, target.byteSize()));
             return new String(target.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
-        } catch (ErrnoException e) {
-            throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -593,16 +501,10 @@ public final class Linux {
 
     /** A close-on-exec pipe ({@code pipe2(2)}): {read end, write end}, blocking unless {@code nonBlocking}. */
     public static int[] pipe(boolean nonBlocking) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment fds = arena.allocate(INT, 2);
-            int rc = (int) PIPE2.invokeExact(cs, fds, O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0));
-            if (rc < 0) {
-                throw new ErrnoException("pipe2", errno(cs));
-            }
+            check("pipe2", (int) PIPE2.invokeExact(capture(), fds, O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0)));
             return new int[] {fds.getAtIndex(INT, 0), fds.getAtIndex(INT, 1)};
-        } catch (ErrnoException e) {
-            throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -610,23 +512,12 @@ public final class Linux {
 
     /** {@code read(2)} into a native segment; {@code -1} for {@code EAGAIN}. */
     public static long read(int fd, MemorySegment buffer) throws ErrnoException {
-        MemorySegment cs = capture();
         try {
-            while (true) {
-                long n = (long) READ.invokeExact(cs, fd, buffer, buffer.byteSize());
-                if (n >= 0) {
-                    return n;
-                }
-                int err = errno(cs);
-                if (err == Errno.EAGAIN) {
-                    return -1;
-                }
-                if (err != Errno.EINTR) {
-                    throw new ErrnoException("read", err);
-                }
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            long n;
+            do {
+                n = nonBlocking("read", (long) READ.invokeExact(capture(), fd, buffer, buffer.byteSize()));
+            } while (n == INTERRUPTED);
+            return n;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -634,23 +525,12 @@ public final class Linux {
 
     /** {@code write(2)} from a native segment; {@code -1} for {@code EAGAIN}. */
     public static long write(int fd, MemorySegment buffer) throws ErrnoException {
-        MemorySegment cs = capture();
         try {
-            while (true) {
-                long n = (long) WRITE.invokeExact(cs, fd, buffer, buffer.byteSize());
-                if (n >= 0) {
-                    return n;
-                }
-                int err = errno(cs);
-                if (err == Errno.EAGAIN) {
-                    return -1;
-                }
-                if (err != Errno.EINTR) {
-                    throw new ErrnoException("write", err);
-                }
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            long n;
+            do {
+                n = nonBlocking("write", (long) WRITE.invokeExact(capture(), fd, buffer, buffer.byteSize()));
+            } while (n == INTERRUPTED);
+            return n;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -658,16 +538,10 @@ public final class Linux {
 
     /** {@code fstat(2)}: the fields the project uses. */
     public static FileStat fstat(int fd) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment st = arena.allocate(STAT_SIZE, 8);
-            int rc = (int) FSTAT.invokeExact(cs, fd, st);
-            if (rc < 0) {
-                throw new ErrnoException("fstat", errno(cs));
-            }
+            check("fstat", (int) FSTAT.invokeExact(capture(), fd, st));
             return new FileStat(st.get(INT, STAT_MODE), st.get(LONG, STAT_ST_SIZE));
-        } catch (ErrnoException e) {
-            throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -675,13 +549,8 @@ public final class Linux {
 
     /** {@code fchmod(2)}; on a socket before {@code bind} it sets the mode of the socket file. */
     public static void fchmod(int fd, int mode) throws ErrnoException {
-        MemorySegment cs = capture();
         try {
-            if ((int) FCHMOD.invokeExact(cs, fd, mode) < 0) {
-                throw new ErrnoException("fchmod", errno(cs));
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            check("fchmod", (int) FCHMOD.invokeExact(capture(), fd, mode));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -689,19 +558,8 @@ public final class Linux {
 
     /** {@code unlink(2)}; returns {@code false} if the path did not exist. */
     public static boolean unlink(String path) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
-            int rc = (int) UNLINK.invokeExact(cs, arena.allocateFrom(path));
-            if (rc < 0) {
-                int err = errno(cs);
-                if (err == Errno.ENOENT) {
-                    return false;
-                }
-                throw new ErrnoException("unlink", err);
-            }
-            return true;
-        } catch (ErrnoException e) {
-            throw e;
+            return check("unlink", (int) UNLINK.invokeExact(capture(), arena.allocateFrom(path)), Errno.ENOENT) == 0;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -712,13 +570,8 @@ public final class Linux {
      * fails with {@code EEXIST} rather than replace a file that already has that name.
      */
     public static void link(String existing, String newPath) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
-            if ((int) LINK.invokeExact(cs, arena.allocateFrom(existing), arena.allocateFrom(newPath)) < 0) {
-                throw new ErrnoException("link", errno(cs));
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            check("link", (int) LINK.invokeExact(capture(), arena.allocateFrom(existing), arena.allocateFrom(newPath)));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -729,15 +582,9 @@ public final class Linux {
         if (cpu < 0 || cpu > 63) {
             throw new IllegalArgumentException("cpu must be 0..63: " + cpu);
         }
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment mask = arena.allocate(LONG);
-            mask.set(LONG, 0, 1L << cpu);
-            if ((int) SCHED_SETAFFINITY.invokeExact(cs, 0, 8L, mask) != 0) {
-                throw new ErrnoException("sched_setaffinity", errno(cs));
-            }
-        } catch (ErrnoException e) {
-            throw e;
+            MemorySegment mask = arena.allocateFrom(LONG, 1L << cpu);
+            check("sched_setaffinity", (int) SCHED_SETAFFINITY.invokeExact(capture(), 0, 8L, mask));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -747,35 +594,20 @@ public final class Linux {
 
     /** {@code memfd_create(2)} with {@code MFD_CLOEXEC}. */
     public static int memfdCreate(String name) throws ErrnoException {
-        MemorySegment cs = capture();
         try (Arena arena = Arena.ofConfined()) {
-            int fd = (int) MEMFD_CREATE.invokeExact(cs, arena.allocateFrom(name), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-            if (fd < 0) {
-                throw new ErrnoException("memfd_create", errno(cs));
-            }
-            return fd;
-        } catch (ErrnoException e) {
-            throw e;
+            int flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+            return check("memfd_create", (int) MEMFD_CREATE.invokeExact(capture(), arena.allocateFrom(name), flags));
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
+    /** {@code ftruncate(2)}; {@code EINTR} is retried. */
     public static void ftruncate(int fd, long size) throws ErrnoException {
-        MemorySegment cs = capture();
         try {
-            while (true) {
-                int rc = (int) FTRUNCATE.invokeExact(cs, fd, size);
-                if (rc == 0) {
-                    return;
-                }
-                int err = errno(cs);
-                if (err != Errno.EINTR) {
-                    throw new ErrnoException("ftruncate", err);
-                }
+            while (check("ftruncate", (int) FTRUNCATE.invokeExact(capture(), fd, size), Errno.EINTR) < 0) {
+                // interrupted: again
             }
-        } catch (ErrnoException e) {
-            throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -787,17 +619,12 @@ public final class Linux {
      * exception instead of touching unmapped memory.
      */
     public static MemorySegment mmap(int fd, long offset, long length, int prot, Arena arena) throws ErrnoException {
-        MemorySegment cs = capture();
         try {
-            MemorySegment addr = (MemorySegment) MMAP.invokeExact(cs, MemorySegment.NULL, length, prot, MAP_SHARED,
-                    fd, offset);
-            if (addr.address() == -1L) {
-                throw new ErrnoException("mmap", errno(cs));
-            }
-            long base = addr.address();
+            MemorySegment addr = (MemorySegment) MMAP.invokeExact(capture(), MemorySegment.NULL, length, prot,
+                    MAP_SHARED, fd, offset);
+            // MAP_FAILED is (void *) -1; a user-space address is positive as a long.
+            long base = check("mmap", addr.address());
             return addr.reinterpret(length, arena, ignored -> munmapQuietly(base, length));
-        } catch (ErrnoException e) {
-            throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -807,21 +634,14 @@ public final class Linux {
         try {
             int ignored = (int) MUNMAP.invokeExact(capture(), MemorySegment.ofAddress(address), length);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw unchecked(t);
         }
     }
 
     /** {@code eventfd(2)}, close-on-exec, with the extra flags given ({@link #EFD_NONBLOCK}, ...). */
     public static int eventfd(int initialValue, int flags) throws ErrnoException {
-        MemorySegment cs = capture();
         try {
-            int fd = (int) EVENTFD.invokeExact(cs, initialValue, flags | EFD_CLOEXEC);
-            if (fd < 0) {
-                throw new ErrnoException("eventfd", errno(cs));
-            }
-            return fd;
-        } catch (ErrnoException e) {
-            throw e;
+            return check("eventfd", (int) EVENTFD.invokeExact(capture(), initialValue, flags | EFD_CLOEXEC));
         } catch (Throwable t) {
             throw rethrow(t);
         }

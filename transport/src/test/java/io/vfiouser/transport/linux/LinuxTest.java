@@ -22,6 +22,65 @@ class LinuxTest {
                 .isInstanceOfSatisfying(ErrnoException.class, e -> assertThat(e.call()).isEqualTo("fstat"));
     }
 
+    /**
+     * Every wrapper hands its result to one call-and-check helper: a failure names the wrapper's call and carries the
+     * errno of that call (read only after it failed, including behind the non-capturing first attempt of
+     * recvmsg/sendmsg/send), an errno the wrapper expects is an answer, and a call that would block is -1.
+     */
+    @Test
+    void failuresNameTheirCallAndExpectedErrnosAreAnswers() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buffer = arena.allocate(8);
+            MsgHdr msg = new MsgHdr();
+            msg.iov(0, buffer.address(), 8);
+            msg.prepareReceive(1);
+            assertFails(() -> Linux.recvmsg(-1, msg), "recvmsg", Errno.EBADF);
+            msg.prepareSend(1, new int[0], 0);
+            assertFails(() -> Linux.sendmsg(-1, msg), "sendmsg", Errno.EBADF);
+            assertFails(() -> Linux.send(-1, buffer.address(), 8), "send", Errno.EBADF);
+            assertFails(() -> Linux.read(-1, buffer), "read", Errno.EBADF);
+            assertFails(() -> Linux.write(-1, buffer), "write", Errno.EBADF);
+            assertFails(() -> Linux.accept(-1), "accept4", Errno.EBADF);
+            assertFails(() -> Linux.connect(-1, "/nonexistent/vfu.sock"), "connect", Errno.EBADF);
+            assertFails(() -> Linux.listen(-1, 1), "listen", Errno.EBADF);
+            assertFails(() -> Linux.dup(-1), "fcntl(F_DUPFD_CLOEXEC)", Errno.EBADF);
+            assertFails(() -> Linux.isNonBlocking(-1), "fcntl(F_GETFL)", Errno.EBADF);
+            assertFails(() -> Linux.ftruncate(-1, 0), "ftruncate", Errno.EBADF);
+            assertFails(() -> Linux.link("/nonexistent/a", "/nonexistent/b"), "link", Errno.ENOENT);
+            assertFails(() -> Linux.eventfd(0, -1), "eventfd", Errno.EINVAL);
+        }
+        assertThat(Linux.unlink("/nonexistent-" + ProcessHandle.current().pid())).as("ENOENT is an answer").isFalse();
+
+        int[] pipe = Linux.pipe(true);
+        int[] pair = Linux.socketPair(true);
+        int socket = Linux.socketUnix();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buffer = arena.allocate(8);
+            assertThat(Linux.read(pipe[0], buffer)).as("EAGAIN").isEqualTo(-1);
+            assertThat(Linux.isListeningUnixSocket(pipe[0])).as("ENOTSOCK is an answer").isFalse();
+            assertFails(() -> Linux.accept(pair[0]), "accept4", Errno.EINVAL);
+            assertFails(() -> Linux.getSeals(pipe[0]), "fcntl(F_GET_SEALS)", Errno.EINVAL);
+            String path = System.getProperty("java.io.tmpdir") + "/linux-test-" + ProcessHandle.current().pid();
+            Linux.unlink(path);
+            assertFails(() -> Linux.connect(socket, path), "connect", Errno.ENOENT);
+        } finally {
+            for (int fd : new int[] {pipe[0], pipe[1], pair[0], pair[1], socket}) {
+                Linux.close(fd);
+            }
+        }
+    }
+
+    private interface NativeCall {
+        void run() throws Exception;
+    }
+
+    private static void assertFails(NativeCall call, String name, int errno) {
+        assertThatThrownBy(call::run).isInstanceOfSatisfying(ErrnoException.class, e -> {
+            assertThat(e.call()).isEqualTo(name);
+            assertThat(e.errno()).isEqualTo(errno);
+        });
+    }
+
     @Test
     void memfdIsSizedMappedSharedAndUnmappedWithItsArena() throws Exception {
         int fd = Linux.memfdCreate("linux-test");
