@@ -25,7 +25,6 @@ import io.vfiouser.codec.message.DmaAccess;
 import io.vfiouser.codec.message.VersionPayload;
 import io.vfiouser.codec.message.VfioUserPayload;
 import io.vfiouser.transport.BytesWithFds;
-import io.vfiouser.transport.FdAttachHandler;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.UnixChannel;
 import io.vfiouser.transport.linux.Errno;
@@ -109,8 +108,8 @@ public final class VfioUserClient implements AutoCloseable {
                         c.attr(DmaLayout.ATTRIBUTE).set(options.dmaLayout());
                         ChannelPipeline p = c.pipeline();
                         p.addLast("frames", new VfioUserFrameDecoder(
-                                VfioUserFrameDecoder.maxMessageSizeFor(options.maxDataTransferSize())));
-                        p.addLast("fds", new FdAttachHandler(options.maxMsgFds()));
+                                VfioUserFrameDecoder.maxMessageSizeFor(options.maxDataTransferSize()),
+                                options.maxMsgFds()));
                         p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
                         p.addLast("encoder", VfioUserMessageEncoder.INSTANCE);
                         p.addLast("client", new Handler(() -> self[0]));

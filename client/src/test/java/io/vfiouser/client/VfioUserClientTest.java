@@ -23,7 +23,6 @@ import io.vfiouser.codec.VfioUserMessageEncoder;
 import io.vfiouser.codec.message.DeviceInfo;
 import io.vfiouser.codec.message.DmaAccess;
 import io.vfiouser.codec.message.VersionPayload;
-import io.vfiouser.transport.FdAttachHandler;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.UnixChannel;
 import io.vfiouser.transport.UnixServerChannel;
@@ -67,7 +66,8 @@ class VfioUserClientTest {
                 .childHandler(new ChannelInitializer<UnixChannel>() {
                     @Override
                     protected void initChannel(UnixChannel ch) {
-                        ch.pipeline().addLast(new VfioUserFrameDecoder(), new FdAttachHandler(16),
+                        ch.pipeline().addLast(new VfioUserFrameDecoder(
+                                        VfioUserFrameDecoder.DEFAULT_MAX_MESSAGE_SIZE, 16),
                                 new VfioUserMessageDecoder(), VfioUserMessageEncoder.INSTANCE,
                                 new ScriptedServer());
                         serverSide.complete(ch);

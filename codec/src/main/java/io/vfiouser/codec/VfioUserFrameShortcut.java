@@ -6,8 +6,8 @@ import io.netty.channel.ChannelHandlerContext;
 /**
  * Serves some frames where they lie in {@link VfioUserFrameDecoder}'s cumulation, instead of having them sliced
  * off and sent down the pipeline: the way a server answers its commonest small commands without creating an
- * object per message. The decoder offers every complete frame, in stream order, after every frame before it has
- * gone down the pipeline; a frame the shortcut declines goes down the pipeline as usual.
+ * object per message. The decoder offers every complete frame that carries no fds, in stream order, after every
+ * frame before it has gone down the pipeline; a frame the shortcut declines goes down the pipeline as usual.
  */
 @FunctionalInterface
 public interface VfioUserFrameShortcut {

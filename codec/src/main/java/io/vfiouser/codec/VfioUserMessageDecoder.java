@@ -12,9 +12,9 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * Turns frames into messages. It accepts a {@code ByteBuf} holding exactly one frame (from
- * {@link VfioUserFrameDecoder}) or a {@link BytesWithFds} whose content is one frame and whose fds came with it
- * (from the transport's fd-attach handler); anything else passes through.
+ * Turns frames into messages. It accepts what {@link VfioUserFrameDecoder} emits: a {@code ByteBuf} holding
+ * exactly one frame, or a {@link BytesWithFds} whose content is one frame and whose fds came with it; anything else
+ * passes through.
  *
  * <p>For each frame it emits either a {@link VfioUserMessage} or, when the frame has invalid type bits, an
  * unknown command or a malformed payload, a {@link VfioUserInvalidMessage} carrying the errno to answer with.

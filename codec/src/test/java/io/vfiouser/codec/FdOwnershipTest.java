@@ -11,6 +11,7 @@ import io.vfiouser.codec.message.IoFdEntry;
 import io.vfiouser.codec.message.RegionIoFds;
 import io.vfiouser.transport.BytesWithFds;
 import io.vfiouser.transport.FdSet;
+import io.vfiouser.transport.ReceivedFds;
 import io.vfiouser.transport.linux.Linux;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -82,8 +83,10 @@ class FdOwnershipTest {
         Object frame = channel.readInbound();
         assertThat(frame).as("the message decoder saw a plain frame").isInstanceOf(VfioUserMessage.class);
         ((VfioUserMessage) frame).release();
-        // an fd-attach handler between the decoders would hand over a BytesWithFds instead:
-        channel.pipeline().fireChannelRead(new BytesWithFds(Goldens.buf(DMA_MAP), FdSet.of(fd)));
+        // fds announced before the bytes of the read that brought them go with that read's frame:
+        channel.pipeline().fireChannelRead(new ReceivedFds(FdSet.of(fd), DMA_MAP.length,
+                2L * DMA_MAP.length - 1));
+        channel.pipeline().fireChannelRead(Goldens.buf(DMA_MAP));
         VfioUserMessage message = channel.readInbound();
         assertThat(message.fds().get(0)).isEqualTo(fd);
         message.release();

@@ -9,7 +9,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.vfiouser.codec.FuzzSupport.Frame;
 import io.vfiouser.codec.FuzzSupport.Framing;
-import io.vfiouser.transport.FdAttachHandler;
+import io.vfiouser.transport.FdPairing;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.FdTransportException;
 import io.vfiouser.transport.ReceivedFds;
@@ -19,10 +19,11 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * Fuzzes the server's inbound pipeline with fds: {@link VfioUserFrameDecoder} (with a shortcut that, like the
- * server's fast path, serves frames only when {@link FdAttachHandler#passWithoutFds(int)} allows), the transport's
- * {@link FdAttachHandler} and {@link VfioUserMessageDecoder}. The stream is cut into reads anywhere, and any read
- * may bring real fds (eventfds), announced by a {@link ReceivedFds} before its bytes as {@code UnixChannel} does.
+ * Fuzzes the server's inbound pipeline with fds: {@link VfioUserFrameDecoder}, which pairs fds with frames (the
+ * transport's {@link FdPairing}) and offers its shortcut (here serving the frames of some commands, as the
+ * server's fast path does) only frames without fds, then {@link VfioUserMessageDecoder}. The stream is cut into
+ * reads anywhere, and any read may bring real fds (eventfds), announced by a {@link ReceivedFds} before its bytes
+ * as {@code UnixChannel} does.
  *
  * <p>Checked: each frame that comes out carries exactly the fds of the one read whose last byte it holds and
  * which began no later than the frame (none if no read's last byte is in it), a served frame had none; when no
@@ -53,12 +54,10 @@ class FdPairingFuzzTest {
         List<Read> reads = plan(stream.length, readSeed, fdSeed);
         int[] allFds = reads.stream().flatMapToInt(r -> Arrays.stream(r.fds())).toArray();
         List<Object> events = new ArrayList<>();
-        FdAttachHandler fdAttach = new FdAttachHandler(maxFds);
         VfioUserFrameShortcut shortcut = (ctx, frame, start, size) ->
-                (serveMask & 1 << (frame.getUnsignedShortLE(start + 2) & 7)) != 0
-                        && fdAttach.passWithoutFds(size) && events.add(SERVED);
+                (serveMask & 1 << (frame.getUnsignedShortLE(start + 2) & 7)) != 0 && events.add(SERVED);
         EmbeddedChannel channel = FuzzSupport.channel(
-                new VfioUserFrameDecoder(VfioUserFrameDecoder.DEFAULT_MAX_MESSAGE_SIZE, shortcut), fdAttach,
+                new VfioUserFrameDecoder(VfioUserFrameDecoder.DEFAULT_MAX_MESSAGE_SIZE, maxFds, shortcut),
                 new VfioUserMessageDecoder(), new ChannelInboundHandlerAdapter() {
                     @Override
                     public void channelRead(ChannelHandlerContext ctx, Object msg) {

@@ -7,7 +7,6 @@ import io.vfiouser.codec.VfioUserFrameDecoder;
 import io.vfiouser.codec.VfioUserMessageDecoder;
 import io.vfiouser.codec.VfioUserMessageEncoder;
 import io.vfiouser.device.DeviceDescription;
-import io.vfiouser.transport.FdAttachHandler;
 import io.vfiouser.transport.UnixChannel;
 import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
@@ -216,9 +215,8 @@ public final class HostedDevice implements AutoCloseable {
         VfioUserSession session = new VfioUserSession(runtime, options, lastTeardown);
         CompletableFuture<Void> teardown = session.teardown();
         lastTeardown = teardown;
-        FdAttachHandler fds = new FdAttachHandler(options.maxMsgFds());
-        p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize(), new RegionFastPath(session, fds)));
-        p.addLast("fds", fds);
+        p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize(), options.maxMsgFds(),
+                new RegionFastPath(session)));
         p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
         p.addLast("encoder", ENCODER);
         p.addLast("session", session);

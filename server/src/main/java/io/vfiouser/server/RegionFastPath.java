@@ -8,7 +8,6 @@ import io.vfiouser.codec.VfioUserHeader;
 import io.vfiouser.codec.VfioUserMessage;
 import io.vfiouser.codec.message.RegionAccess;
 import io.vfiouser.device.VfioUserDevice;
-import io.vfiouser.transport.FdAttachHandler;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -23,11 +22,11 @@ import java.util.concurrent.CompletableFuture;
  * payload record, future or buffer view is created, so a device that answers at once costs the server no garbage
  * per request.
  *
- * <p>Everything else is declined and goes down the pipeline (fd attachment, message decoder, session) unchanged:
- * frames that carry fds, replies, other commands, malformed or unusual frames (reserved flag bits, a size that
- * does not match the count), accesses that fail a check or go to the configuration space, the MSI-X table or
- * shared memory ({@link RegionRouter#goesToDevice}), accesses above {@link #MAX_DATA} bytes, accesses that
- * {@link CommandRules} does not accept without a quiesce in the current migration state, every command while
+ * <p>The decoder offers only frames that carry no fds. Everything else is declined and goes down the pipeline
+ * (message decoder, session) unchanged: replies, other commands, malformed or unusual frames (reserved flag bits,
+ * a size that does not match the count), accesses that fail a check or go to the configuration space, the MSI-X
+ * table or shared memory ({@link RegionRouter#goesToDevice}), accesses above {@link #MAX_DATA} bytes, accesses
+ * that {@link CommandRules} does not accept without a quiesce in the current migration state, every command while
  * the session is busy or has commands queued (arrival order), and every command while trace logging is on (so the
  * trace shows them all). Errors are therefore still mapped in one place, and the two paths give the same answer
  * to the same frame.
@@ -55,15 +54,13 @@ final class RegionFastPath implements VfioUserFrameShortcut {
     /** The same memory, for copying in and out whatever the device did to the buffers' order, position, limit. */
     private final MemorySegment dataMemory = MemorySegment.ofBuffer(data);
 
-    private final FdAttachHandler fds;
     private final DeviceStats stats;
 
-    RegionFastPath(VfioUserSession session, FdAttachHandler fds) {
+    RegionFastPath(VfioUserSession session) {
         this.session = session;
         this.stats = session.runtime().stats();
         this.regions = session.regions();
         this.device = session.runtime().device();
-        this.fds = fds;
     }
 
     @Override
@@ -82,7 +79,7 @@ final class RegionFastPath implements VfioUserFrameShortcut {
         int region = frame.getIntLE(at + 24);
         int count = frame.getIntLE(at + 28);
         if (count <= 0 || count > MAX_DATA || length != ACCESS_SIZE + (read ? 0 : count)
-                || !regions.goesToDevice(region, offset, count, !read) || !fds.passWithoutFds(length)) {
+                || !regions.goesToDevice(region, offset, count, !read)) {
             return false;
         }
         stats.command(command);

@@ -37,8 +37,8 @@ import java.util.concurrent.TimeUnit;
  * A connected {@code AF_UNIX} stream socket on an epoll event loop that carries file descriptors with its bytes.
  *
  * <p><b>Inbound</b>: every read is one {@code recvmsg(2)} into a pooled direct buffer (the kernel writes straight
- * into the buffer's memory). A read that brings fds first fires a {@link ReceivedFds}, then the bytes; the
- * {@link FdAttachHandler} later in the pipeline gives those fds to the frame holding the read's last byte.
+ * into the buffer's memory). A read that brings fds first fires a {@link ReceivedFds}, then the bytes; the frame
+ * decoder later in the pipeline gives those fds to the frame holding the read's last byte ({@link FdPairing}).
  * A read whose control data was truncated ({@code MSG_CTRUNC}) closes the fds that did arrive and the channel.
  *
  * <p><b>Outbound</b>: accepts {@link ByteBuf}s and {@link BytesWithFds}. Consecutive ByteBufs go out together in

@@ -136,10 +136,56 @@ class UnixChannelTest {
         }
     }
 
+    /**
+     * Pairs the fds of the reads with the frames of a plain length-field decoder by {@link FdPairing}, as the
+     * codec's frame decoder does: frames pass as ByteBufs, or as BytesWithFds when fds belong to them; a
+     * violation closes the channel.
+     */
+    static final class PairFds extends ChannelInboundHandlerAdapter {
+        private final FdPairing pairing;
+        private boolean failed;
+
+        PairFds(int maxFds) {
+            pairing = new FdPairing(maxFds);
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (failed) {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            try {
+                if (msg instanceof ReceivedFds fds) {
+                    pairing.received(fds);
+                } else {
+                    ByteBuf frame = (ByteBuf) msg;
+                    FdSet fds;
+                    try {
+                        fds = pairing.nextFrame(frame.readableBytes());
+                    } catch (FdTransportException e) {
+                        frame.release();
+                        throw e;
+                    }
+                    ctx.fireChannelRead(fds.isEmpty() ? frame : new BytesWithFds(frame, fds));
+                }
+            } catch (FdTransportException e) {
+                failed = true;
+                ctx.fireExceptionCaught(e);
+                ctx.close();
+            }
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            pairing.close();
+        }
+    }
+
     private static void framePipeline(Channel ch, Sink sink, int maxFds) {
         ch.pipeline().addLast(new RawCounter(sink.rawBytes),
                 new LengthFieldBasedFrameDecoder(ByteOrder.LITTLE_ENDIAN, 1 << 20, 4, 4, -8, 0, true),
-                new FdAttachHandler(maxFds), sink);
+                new PairFds(maxFds), sink);
     }
 
     private Channel server(String name, BlockingQueue<Sink> sinks, int maxFds) throws Exception {
