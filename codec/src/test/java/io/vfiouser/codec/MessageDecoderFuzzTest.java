@@ -103,7 +103,7 @@ class MessageDecoderFuzzTest {
 
     private static RoundTrip roundTrip(VfioUserMessage message) {
         if (message.payload() instanceof RegionIoFds ioFds && !ioFds.entries().isEmpty()) {
-            long stride = (Integer.toUnsignedLong(ioFds.argsz()) - RegionIoFds.FIXED_SIZE) / ioFds.entries().size();
+            long stride = (ioFds.argsz() - RegionIoFds.FIXED_SIZE) / ioFds.entries().size();
             return stride == IoFdEntry.SIZE ? RoundTrip.EXACT : RoundTrip.NONE;
         }
         if (message.payload() instanceof RegionInfo info && info.caps().isEmpty()
