@@ -29,7 +29,7 @@ public final class RawClient implements AutoCloseable {
      * Makes the JDK open the socket it keeps for the rest of the process (NIO's pre-close socket pair, created
      * with its socket dispatcher), so that a fixture counting fds before and after does not see it as a leak.
      */
-    static void loadNio() throws IOException {
+    public static void loadNio() throws IOException {
         SocketChannel.open(StandardProtocolFamily.UNIX).close();
     }
 

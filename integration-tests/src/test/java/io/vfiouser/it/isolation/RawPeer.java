@@ -143,6 +143,25 @@ public final class RawPeer implements AutoCloseable {
         }
     }
 
+    /**
+     * Everything the server has sent since the last call, possibly nothing; does not wait. A reset counts as the
+     * end of the stream, which {@link #closedByServer()} then reports: for a peer that reads a stream of any
+     * length as it comes (the buffer of {@link #readUntilEof()} holds 64 KiB).
+     */
+    public byte[] take() throws ErrnoException {
+        try {
+            pump();
+        } catch (ErrnoException e) {
+            if (e.errno() != io.vfiouser.transport.linux.Errno.ECONNRESET) {
+                throw e;
+            }
+            eof = true;
+        }
+        byte[] all = in.asSlice(0, filled).toArray(ValueLayout.JAVA_BYTE);
+        filled = 0;
+        return all;
+    }
+
     /** Whether any byte from the server has arrived by now; does not wait. */
     public boolean hasData() throws ErrnoException {
         pump();
