@@ -1,5 +1,6 @@
-package io.vfiouser.server;
+package io.vfiouser.server.device;
 
+import io.vfiouser.server.ConnectionLimits;
 import java.time.Duration;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -24,9 +25,9 @@ import org.apache.logging.log4j.Logger;
  *
  * <p>Thread-safe: device callbacks log from their own threads. The lock is held only to count, never while logging.
  */
-final class RateLimitedLog {
+public final class RateLimitedLog {
     /** Informational lines per interval, in multiples of the warning burst. */
-    static final int INFO_FACTOR = 4;
+    public static final int INFO_FACTOR = 4;
 
     private final Logger log;
     private final String device;
@@ -47,7 +48,7 @@ final class RateLimitedLog {
      *                  next line or {@link #flush()}
      * @param nanoClock {@link System#nanoTime()} but in tests
      */
-    RateLimitedLog(Logger log, String device, int burst, Duration interval, ScheduledExecutorService scheduler,
+    public RateLimitedLog(Logger log, String device, int burst, Duration interval, ScheduledExecutorService scheduler,
                    LongSupplier nanoClock) {
         this.log = log;
         this.device = device;
@@ -58,24 +59,24 @@ final class RateLimitedLog {
         this.windowStart = nanoClock.getAsLong();
     }
 
-    RateLimitedLog(Logger log, String device, ConnectionLimits limits, ScheduledExecutorService scheduler) {
+    public RateLimitedLog(Logger log, String device, ConnectionLimits limits, ScheduledExecutorService scheduler) {
         this(log, device, limits.warningBurst(), limits.warningInterval(), scheduler, System::nanoTime);
     }
 
     /** A new connection's budget. */
-    Connection connection() {
+    public Connection connection() {
         return new Connection();
     }
 
     /** A warning not tied to a connection that is being served (a refused connection, say). */
-    void warn(String format, Object... args) {
+    public void warn(String format, Object... args) {
         if (admitWarning(null)) {
             log.warn(format, args);
         }
     }
 
     /** Writes the summary of what was counted so far, if anything was (when the device stops). */
-    void flush() {
+    public void flush() {
         String summary;
         boolean warn;
         synchronized (this) {
@@ -187,7 +188,7 @@ final class RateLimitedLog {
     }
 
     /** One connection's budget. */
-    final class Connection {
+    public final class Connection {
         /** Warnings logged for this connection; guarded by the device's lock. */
         private int warnings;
 
@@ -195,14 +196,14 @@ final class RateLimitedLog {
         }
 
         /** Logs a warning this connection caused, if the budgets allow. */
-        void warn(String format, Object... args) {
+        public void warn(String format, Object... args) {
             if (admitWarning(this)) {
                 log.warn(format, args);
             }
         }
 
         /** Logs an informational line about this connection, or at DEBUG once the device's budget is spent. */
-        void info(String format, Object... args) {
+        public void info(String format, Object... args) {
             if (admitInfo()) {
                 log.info(format, args);
             } else {

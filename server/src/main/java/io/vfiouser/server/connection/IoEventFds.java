@@ -1,6 +1,5 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
-import io.netty.channel.IoEventLoop;
 import io.vfiouser.device.IoEventFd;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.transport.FdSet;
@@ -12,16 +11,18 @@ import java.util.Map;
 
 /**
  * The doorbell eventfds of one connection (DEVICE_GET_REGION_IO_FDS): one per {@link IoEventFd} of the
- * description, created when the client attaches and watched on the connection's event loop; a signal becomes
- * {@link VfioUserDevice#ioEventFdSignalled}. Closed when the client goes.
+ * description, created when the client attaches and watched on the connection's event loop
+ * ({@link EventFdWatchers}); a signal becomes {@link VfioUserDevice#ioEventFdSignalled}. Closed when the client
+ * goes.
  */
 final class IoEventFds implements AutoCloseable {
-    private final Map<IoEventFd, EventFdWatcher> watchers = new LinkedHashMap<>();
+    private final Map<IoEventFd, EventFdWatchers.Watch> watchers = new LinkedHashMap<>();
 
-    IoEventFds(List<IoEventFd> doorbells, VfioUserDevice device, IoEventLoop loop) throws ErrnoException {
+    IoEventFds(List<IoEventFd> doorbells, VfioUserDevice device, EventFdWatchers watch) throws ErrnoException {
         try {
             for (IoEventFd d : doorbells) {
-                watchers.put(d, EventFdWatcher.start(loop, count -> device.ioEventFdSignalled(d, count)));
+                watchers.put(d, watch.watch(Linux.eventfd(0, Linux.EFD_NONBLOCK),
+                        count -> device.ioEventFdSignalled(d, count)));
             }
         } catch (ErrnoException | RuntimeException e) {
             close();
@@ -49,7 +50,7 @@ final class IoEventFds implements AutoCloseable {
 
     @Override
     public void close() {
-        for (EventFdWatcher w : watchers.values()) {
+        for (EventFdWatchers.Watch w : watchers.values()) {
             w.close();
         }
         watchers.clear();

@@ -1,4 +1,4 @@
-package io.vfiouser.server;
+package io.vfiouser.server.device;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,4 +1,4 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
 import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.device.DmaException;

@@ -1,4 +1,4 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;

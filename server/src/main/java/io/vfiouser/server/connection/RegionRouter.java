@@ -1,8 +1,10 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
 import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.server.device.DeviceRuntime;
+import io.vfiouser.server.device.RegionMemory;
 import io.vfiouser.server.irq.IrqTable;
 import io.vfiouser.server.irq.MsixTableEmulation;
 import io.vfiouser.transport.linux.Errno;
@@ -21,6 +23,7 @@ import java.util.concurrent.CompletableFuture;
 final class RegionRouter {
     private final DeviceRuntime runtime;
     private final IrqTable irqs;
+    private final DeviceResets resets;
     private final MsixTableEmulation msix;
     private final int maxDataTransferSize;
     private final boolean hasMsi;
@@ -29,9 +32,10 @@ final class RegionRouter {
     private final boolean[] readable = new boolean[Region.COUNT];
     private final boolean[] writable = new boolean[Region.COUNT];
 
-    RegionRouter(DeviceRuntime runtime, IrqTable irqs, int maxDataTransferSize) {
+    RegionRouter(DeviceRuntime runtime, IrqTable irqs, DeviceResets resets, int maxDataTransferSize) {
         this.runtime = runtime;
         this.irqs = irqs;
+        this.resets = resets;
         this.msix = irqs.msix();
         this.maxDataTransferSize = maxDataTransferSize;
         this.hasMsi = runtime.description().msiCapability().isPresent();
@@ -74,13 +78,17 @@ final class RegionRouter {
         return runtime.device().regionRead(index, offset, dst);
     }
 
+    /**
+     * A write; one to configuration space that initiates an FLR completes when the reset is over, so the write's
+     * reply says the function is back.
+     */
     CompletableFuture<Void> write(int index, long offset, ByteBuffer src) {
         check(index, offset, src.remaining(), true);
         if (index == Region.CONFIG) {
             int length = src.remaining();
-            runtime.config().write((int) offset, src);
+            boolean flr = runtime.config().write((int) offset, src);
             runtime.device().configWritten((int) offset, length);
-            return VfioUserDevice.DONE;
+            return flr ? resets.functionLevelReset() : VfioUserDevice.DONE;
         }
         if (msix.covers(index, offset, src.remaining())) {
             msix.write(index, offset, src);

@@ -1,5 +1,6 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
+import io.vfiouser.server.device.DeviceRuntime;
 import io.vfiouser.device.DmaRange;
 import io.vfiouser.server.dma.DmaTable;
 

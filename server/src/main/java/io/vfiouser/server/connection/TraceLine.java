@@ -1,9 +1,10 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserHeader;
 import io.vfiouser.codec.VfioUserInvalidMessage;
 import io.vfiouser.codec.VfioUserMessage;
+import io.vfiouser.server.device.LogText;
 import io.vfiouser.transport.linux.Errno;
 
 /**

@@ -1,12 +1,17 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.device.MigrationState;
 import io.vfiouser.device.MigrationSupport;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.device.VfioUserMigration;
+import io.vfiouser.server.device.DeviceRuntime;
+import io.vfiouser.server.device.LogText;
+import io.vfiouser.server.device.RegionMemory;
+import io.vfiouser.server.irq.IrqTable;
 import io.vfiouser.server.migration.DeviceFeatures;
 import io.vfiouser.server.migration.MigrationPaths;
 import io.vfiouser.server.migration.MigrationRecord;
@@ -21,23 +26,25 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * The migration state of one client's device (digest 3.16-3.18, 6.3): the state machine, the saving session of a
- * source (PRE_COPY, STOP_COPY) and the loading session of a destination (RESUMING). Which commands each state
- * accepts is {@link CommandRules}'s. Runs on the session's command path, one command at a time; its futures may complete on device threads
- * while the session waits for them.
+ * The migration state of one client's device (digest 3.16-3.18, 6.3): the state machine, the saving side of a
+ * source (PRE_COPY, STOP_COPY) and the loading side of a destination (RESUMING). Which commands each state accepts
+ * is {@link CommandRules}'s. Runs on the connection's command path, one command at a time; its futures may complete
+ * on device threads while the connection waits for them.
  *
  * <p>A new client finds the device RUNNING; a reset (DEVICE_RESET, FLR, the client leaving) ends any migration and
  * brings the device back to RUNNING (see {@link VfioUserMigration} for what the device is told).
  */
-final class SessionMigration implements DeviceFeatures.StateMachine {
+final class ConnectionMigration implements DeviceFeatures.StateMachine {
     /** The device side of a device that declares migration support but keeps no state of its own. */
     private static final VfioUserMigration FRAMEWORK_ONLY = new VfioUserMigration() {
     };
     /** Memory-backed regions travel in records of at most this many bytes. */
     private static final int REGION_CHUNK = 1 << 20;
 
-    private final VfioUserSession session;
     private final DeviceRuntime runtime;
+    private final IrqTable irqs;
+    private final ConfigInterrupts configInterrupts;
+    private final ByteBufAllocator alloc;
     private final MigrationSupport support;
     private final VfioUserMigration device;
     private volatile MigrationState state = MigrationState.RUNNING;
@@ -46,7 +53,7 @@ final class SessionMigration implements DeviceFeatures.StateMachine {
     /** A loaded interrupt state whose pending interrupts fire when the device runs again. */
     private boolean firePendingOnRun;
 
-    /** What a saving session still has to send. */
+    /** What the saving side still has to send. */
     private static final class Source {
         final ArrayDeque<ByteBuffer> out = new ArrayDeque<>();
         /** Memory-backed regions still to copy, one chunk at a time (so a large BAR is never copied whole). */
@@ -55,9 +62,12 @@ final class SessionMigration implements DeviceFeatures.StateMachine {
         SavePhase phase = SavePhase.HEADER;
     }
 
-    SessionMigration(VfioUserSession session) {
-        this.session = session;
-        this.runtime = session.runtime();
+    ConnectionMigration(DeviceRuntime runtime, IrqTable irqs, ConfigInterrupts configInterrupts,
+                        ByteBufAllocator alloc) {
+        this.runtime = runtime;
+        this.irqs = irqs;
+        this.configInterrupts = configInterrupts;
+        this.alloc = alloc;
         this.support = runtime.description().migration().orElse(null);
         VfioUserDevice behaviour = runtime.device();
         this.device = behaviour instanceof VfioUserMigration m ? m : FRAMEWORK_ONLY;
@@ -150,7 +160,7 @@ final class SessionMigration implements DeviceFeatures.StateMachine {
         runtime.log().debug("{}: migration state {} -> {}", runtime.name(), from, to);
         if (to == MigrationState.RUNNING && firePendingOnRun) {
             firePendingOnRun = false;
-            session.irqs().firePending();
+            irqs.firePending();
         }
     }
 
@@ -187,7 +197,7 @@ final class SessionMigration implements DeviceFeatures.StateMachine {
             return failed("MIG_DATA_READ in migration state " + state);
         }
         // Sized by what is queued, not by what the client asked for (its max_data_xfer_size may be up to 2 GiB).
-        ByteBuf buf = session.context().alloc().buffer(Math.min(size, 64 * 1024), size);
+        ByteBuf buf = alloc.buffer(Math.min(size, 64 * 1024), size);
         CompletableFuture<Void> filled;
         try {
             filled = fill(src, buf, size);
@@ -286,7 +296,7 @@ final class SessionMigration implements DeviceFeatures.StateMachine {
     /** Configuration space and interrupt state now; the memory-backed regions chunk by chunk, as read. */
     private void queueFrameworkState(Source src) {
         src.out.add(MigrationRecord.of(MigrationRecord.CONFIG, runtime.config().saveImage()));
-        src.out.add(MigrationRecord.of(MigrationRecord.IRQS, session.irqs().saveState()));
+        src.out.add(MigrationRecord.of(MigrationRecord.IRQS, irqs.saveState()));
         for (Region r : runtime.description().regions()) {
             if (runtime.memory(r.index()).isPresent()) {
                 src.regions.add(r);
@@ -358,10 +368,10 @@ final class SessionMigration implements DeviceFeatures.StateMachine {
                 }
                 case MigrationRecord.CONFIG -> {
                     runtime.config().restoreImage(bytes(body));
-                    session.syncIrqsFromConfig();
+                    configInterrupts.sync();
                 }
                 case MigrationRecord.IRQS -> {
-                    session.irqs().restoreState(bytes(body));
+                    irqs.restoreState(bytes(body));
                     firePendingOnRun = true;
                 }
                 case MigrationRecord.REGION -> loadRegion(body);

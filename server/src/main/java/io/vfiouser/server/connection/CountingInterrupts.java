@@ -1,17 +1,18 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
+import io.vfiouser.server.device.DeviceCounters;
 import io.vfiouser.device.Interrupts;
 import io.vfiouser.device.IrqType;
 
 /**
- * The interrupts a device sees: the session's interrupt table, with every trigger the device raises counted in
- * its {@link DeviceStats} (one atomic add, no allocation).
+ * The interrupts a device sees: the connection's interrupt table, with every trigger the device raises counted in
+ * its {@link DeviceCounters} (one atomic add, no allocation).
  */
 final class CountingInterrupts implements Interrupts {
     private final Interrupts target;
-    private final DeviceStats stats;
+    private final DeviceCounters stats;
 
-    CountingInterrupts(Interrupts target, DeviceStats stats) {
+    CountingInterrupts(Interrupts target, DeviceCounters stats) {
         this.target = target;
         this.stats = stats;
     }

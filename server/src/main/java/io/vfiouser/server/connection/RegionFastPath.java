@@ -1,13 +1,13 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.channel.ChannelHandlerContext;
+import io.netty.buffer.ByteBufAllocator;
 import io.vfiouser.codec.VfioUserCommand;
-import io.vfiouser.codec.VfioUserFrameShortcut;
 import io.vfiouser.codec.VfioUserHeader;
 import io.vfiouser.codec.VfioUserMessage;
 import io.vfiouser.codec.message.RegionAccess;
 import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.server.device.DeviceCounters;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -22,20 +22,36 @@ import java.util.concurrent.CompletableFuture;
  * payload record, future or buffer view is created, so a device that answers at once costs the server no garbage
  * per request.
  *
- * <p>The decoder offers only frames that carry no fds. Everything else is declined and goes down the pipeline
- * (message decoder, session) unchanged: replies, other commands, malformed or unusual frames (reserved flag bits,
- * a size that does not match the count), accesses that fail a check or go to the configuration space, the MSI-X
- * table or shared memory ({@link RegionRouter#goesToDevice}), accesses above {@link #MAX_DATA} bytes, accesses
- * that {@link CommandRules} does not accept without a quiesce in the current migration state, every command while
- * the session is busy or has commands queued (arrival order), and every command while trace logging is on (so the
- * trace shows them all). Errors are therefore still mapped in one place, and the two paths give the same answer
- * to the same frame.
+ * <p>The decoder offers only frames that carry no fds, and the {@link ConnectionHandler} passes them on only while
+ * nothing else waits or runs on the connection (arrival order) and trace logging is off (so the trace shows every
+ * command). Everything else is {@link Outcome#DECLINED declined} and goes down the pipeline (message decoder,
+ * handler) unchanged: replies, other commands, malformed or unusual frames (reserved flag bits, a size that does
+ * not match the count), accesses that fail a check or go to the configuration space, the MSI-X table or shared
+ * memory ({@link RegionRouter#goesToDevice}), accesses above {@link #MAX_DATA} bytes, and accesses that
+ * {@link CommandRules} does not accept without a quiesce in the current migration state. Errors are therefore
+ * still mapped in one place, and the two paths give the same answer to the same frame.
  *
- * <p>When the device does not complete at once, or fails, the session takes over the command as if it had come the
- * long way: it waits for the future, sends the reply or the error reply, and only then handles the next command.
- * The reusable buffer stays the device's until then, since no other command can start meanwhile.
+ * <p>It answers with its {@link Outcome} and never calls back into the handler: the reply of an
+ * {@link Outcome#ANSWERED answered} access is {@link #takeReply taken} by the handler; when the device does not
+ * complete at once, or fails, the access is {@link Outcome#PENDING pending} and the handler takes over the future
+ * ({@link #takePending}) as if the command had come the long way: it waits, sends the reply or the error reply, and
+ * only then handles the next command. The reusable buffer stays the device's until then, since no other command
+ * can start meanwhile.
  */
-final class RegionFastPath implements VfioUserFrameShortcut {
+final class RegionFastPath {
+    /** What {@link #serve} did with a frame. */
+    enum Outcome {
+        /** Not for the fast path: the frame goes down the pipeline. */
+        DECLINED,
+        /** Served: the reply (null for NO_REPLY) is ready for {@link #takeReply}. */
+        ANSWERED,
+        /** Started, and the device has not completed: {@link #takePending} gives the reply's future. */
+        PENDING
+    }
+
+    /** An access the device did not complete at once: the handler waits for {@code reply} in order. */
+    record Pending(VfioUserHeader header, CompletableFuture<VfioUserMessage> reply) {
+    }
     /** The largest access served here; QEMU's BAR accesses are at most 8 bytes. */
     static final int MAX_DATA = 512;
 
@@ -45,7 +61,8 @@ final class RegionFastPath implements VfioUserFrameShortcut {
     private static final ValueLayout.OfLong LONG_LE =
             ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    private final VfioUserSession session;
+    private final ConnectionMigration migration;
+    private final ByteBufAllocator alloc;
     private final RegionRouter regions;
     private final VfioUserDevice device;
     /** What the device reads into or writes from; never handed out twice at once (see the class comment). */
@@ -54,33 +71,51 @@ final class RegionFastPath implements VfioUserFrameShortcut {
     /** The same memory, for copying in and out whatever the device did to the buffers' order, position, limit. */
     private final MemorySegment dataMemory = MemorySegment.ofBuffer(data);
 
-    private final DeviceStats stats;
+    private final DeviceCounters stats;
+    private ByteBuf reply;
+    private Pending pending;
 
-    RegionFastPath(VfioUserSession session) {
-        this.session = session;
-        this.stats = session.runtime().stats();
-        this.regions = session.regions();
-        this.device = session.runtime().device();
+    RegionFastPath(Connection connection) {
+        this.stats = connection.runtime().stats();
+        this.regions = connection.regions();
+        this.device = connection.runtime().device();
+        this.migration = connection.migration();
+        this.alloc = connection.alloc();
     }
 
-    @Override
-    public boolean serve(ChannelHandlerContext ctx, ByteBuf frame, int at, int length) {
+    /** The reply of the last {@link Outcome#ANSWERED} access, now the caller's (null for NO_REPLY). */
+    ByteBuf takeReply() {
+        ByteBuf r = reply;
+        reply = null;
+        return r;
+    }
+
+    /** The last {@link Outcome#PENDING} access, now the caller's. */
+    Pending takePending() {
+        Pending p = pending;
+        pending = null;
+        return p;
+    }
+
+    /** Serves the frame at {@code at} of {@code frame} ({@code length} bytes, no fds) if it is for the fast path. */
+    Outcome serve(ByteBuf frame, int at, int length) {
         if (length < ACCESS_SIZE || length > ACCESS_SIZE + MAX_DATA) {
-            return false;
+            return Outcome.DECLINED;
         }
         int command = frame.getUnsignedShortLE(at + 2);
         int flags = frame.getIntLE(at + 8);
         boolean read = command == REGION_READ;
         if (!read && command != REGION_WRITE || (flags & ~VfioUserHeader.NO_REPLY) != 0
-                || !session.fastPathOpen(read ? VfioUserCommand.REGION_READ : VfioUserCommand.REGION_WRITE)) {
-            return false;
+                || !CommandRules.runsAsIs(read ? VfioUserCommand.REGION_READ : VfioUserCommand.REGION_WRITE,
+                        migration.state())) {
+            return Outcome.DECLINED;
         }
         long offset = frame.getLongLE(at + 16);
         int region = frame.getIntLE(at + 24);
         int count = frame.getIntLE(at + 28);
         if (count <= 0 || count > MAX_DATA || length != ACCESS_SIZE + (read ? 0 : count)
                 || !regions.goesToDevice(region, offset, count, !read)) {
-            return false;
+            return Outcome.DECLINED;
         }
         stats.command(command);
         int msgId = frame.getUnsignedShortLE(at);
@@ -108,23 +143,21 @@ final class RegionFastPath implements VfioUserFrameShortcut {
             done = CompletableFuture.failedFuture(e);
         }
         if (done == VfioUserDevice.DONE || done.isDone() && !done.isCompletedExceptionally()) {
-            if (!noReply) {
-                session.fastPathReply(reply(ctx, msgId, command, offset, region, count, read));
-            }
-            return true;
+            reply = noReply ? null : reply(msgId, command, offset, region, count, read);
+            return Outcome.ANSWERED;
         }
         VfioUserHeader header = new VfioUserHeader(msgId, command, length, flags, 0);
-        session.fastPathPending(header, done.thenApply(ok -> noReply ? null
+        pending = new Pending(header, done.thenApply(ok -> noReply ? null
                 : VfioUserMessage.reply(header, read
-                        ? RegionAccess.withData(offset, region, copyOfData(ctx, count))
+                        ? RegionAccess.withData(offset, region, copyOfData(count))
                         : RegionAccess.of(offset, region, count))));
-        return true;
+        return Outcome.PENDING;
     }
 
-    private ByteBuf reply(ChannelHandlerContext ctx, int msgId, int command, long offset, int region, int count,
+    private ByteBuf reply(int msgId, int command, long offset, int region, int count,
                           boolean read) {
         int size = ACCESS_SIZE + (read ? count : 0);
-        ByteBuf out = ctx.alloc().directBuffer(size);
+        ByteBuf out = alloc.directBuffer(size);
         out.writeShortLE(msgId);
         out.writeShortLE(command);
         out.writeIntLE(size);
@@ -145,8 +178,8 @@ final class RegionFastPath implements VfioUserFrameShortcut {
         return out;
     }
 
-    private ByteBuf copyOfData(ChannelHandlerContext ctx, int count) {
-        ByteBuf copy = ctx.alloc().directBuffer(count);
+    private ByteBuf copyOfData(int count) {
+        ByteBuf copy = alloc.directBuffer(count);
         for (int i = 0; i < count; i++) {
             copy.writeByte(dataMemory.get(ValueLayout.JAVA_BYTE, i));
         }

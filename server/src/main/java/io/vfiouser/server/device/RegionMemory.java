@@ -1,4 +1,4 @@
-package io.vfiouser.server;
+package io.vfiouser.server.device;
 
 import io.vfiouser.device.Region;
 import io.vfiouser.transport.FdSet;
@@ -13,13 +13,13 @@ import java.lang.foreign.MemorySegment;
  * against shrinking and growing, so no client can make the server's accesses fault. Lives as long as the hosted
  * device, across clients.
  */
-final class RegionMemory implements AutoCloseable {
+public final class RegionMemory implements AutoCloseable {
     private final Region region;
     private final int memfd;
     private final Arena arena;
     private final MemorySegment segment;
 
-    RegionMemory(String deviceName, Region region) throws ErrnoException {
+    public RegionMemory(String deviceName, Region region) throws ErrnoException {
         this.region = region;
         this.memfd = Linux.memfdCreate("vfio-user-" + deviceName + "-region" + region.index());
         this.arena = Arena.ofShared();
@@ -35,16 +35,16 @@ final class RegionMemory implements AutoCloseable {
         }
     }
 
-    Region region() {
+    public Region region() {
         return region;
     }
 
-    MemorySegment segment() {
+    public MemorySegment segment() {
         return segment;
     }
 
     /** A duplicate of the memfd for a reply; the reply owns it. */
-    int dupFd() throws ErrnoException {
+    public int dupFd() throws ErrnoException {
         return Linux.dup(memfd);
     }
 

@@ -1,4 +1,4 @@
-package io.vfiouser.server;
+package io.vfiouser.server.device;
 
 /**
  * Client-supplied text made safe for one log line. A client chooses its VERSION JSON and, through the parser's
@@ -8,15 +8,15 @@ package io.vfiouser.server;
  * (<code>&#92;n</code>, <code>&#92;r</code>, <code>&#92;t</code>, <code>&#92;xNN</code>,
  * <code>&#92;u{NNNN}</code>), a backslash as two, and the text is cut to a length a log line can carry.
  */
-final class LogText {
+public final class LogText {
     /** The longest client text a log line quotes by default. */
-    static final int DEFAULT_MAX = 256;
+    public static final int DEFAULT_MAX = 256;
 
     private LogText() {
     }
 
     /** {@code text} escaped and cut to {@link #DEFAULT_MAX} characters; {@code "null"} for null. */
-    static String escape(String text) {
+    public static String escape(String text) {
         return escape(text, DEFAULT_MAX);
     }
 
@@ -24,7 +24,7 @@ final class LogText {
      * {@code text} escaped; if longer than {@code maxLength} characters of output, cut there and followed by how
      * many characters of the input were left out.
      */
-    static String escape(String text, int maxLength) {
+    public static String escape(String text, int maxLength) {
         if (text == null) {
             return "null";
         }

@@ -1,4 +1,4 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -31,6 +31,7 @@ import io.vfiouser.device.IrqType;
 import io.vfiouser.device.MmapArea;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.ResetReason;
+import io.vfiouser.server.device.DeviceRuntime;
 import io.vfiouser.server.migration.DeviceFeatures;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Errno;
@@ -42,24 +43,26 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * One method per client command, each returning the future of its reply. The session calls them one at a time,
- * in arrival order, on the connection's event loop; failures are thrown (or fail the future) as exceptions that
- * {@link Errors} maps to an errno. Layouts and errno rules: digest section 3 and 6.3.
+ * One method per client command, each returning the future of its reply. The {@link ConnectionHandler} calls
+ * {@link #dispatch} one command at a time, in arrival order, on the connection's event loop; failures are thrown (or
+ * fail the future) as exceptions that {@link Errors} maps to an errno. The wire shape (argsz, sizes, flags) was
+ * checked by the payload decoders; the command's {@link CommandRules rule} is applied here, once; the rest is the
+ * connection's parts. Layouts and errno rules: digest sections 3 and 6.3.
  */
 final class CommandDispatcher {
     /** DEVICE_GET_INFO: every PCI device reports nine region indexes and five interrupt indexes. */
     static final int NUM_REGIONS = Region.COUNT;
 
-    private final VfioUserSession session;
+    private final Connection connection;
     private final DeviceRuntime runtime;
     private final DeviceFeatures features;
 
-    CommandDispatcher(VfioUserSession session) {
-        this.session = session;
-        this.runtime = session.runtime();
-        SessionMigration migration = session.migration();
-        this.features = new DeviceFeatures(migration.supported() ? migration : null, session.dmaTable(),
-                session.options().maxDataTransferSize());
+    CommandDispatcher(Connection connection) {
+        this.connection = connection;
+        this.runtime = connection.runtime();
+        ConnectionMigration migration = connection.migration();
+        this.features = new DeviceFeatures(migration.supported() ? migration : null, connection.dmaTable(),
+                connection.options().maxDataTransferSize());
     }
 
     /**
@@ -71,7 +74,7 @@ final class CommandDispatcher {
         if (command == null) {
             throw new VfioUserProtocolException(Errno.EINVAL, "unknown command " + m.header().command());
         }
-        CommandRules.Rule rule = CommandRules.check(command, session.migration().state());
+        CommandRules.Rule rule = CommandRules.check(command, connection.migration().state());
         if (rule.needsQuiesce()) {
             return quiesce().thenCompose(ok -> run(command, m));
         }
@@ -119,7 +122,7 @@ final class CommandDispatcher {
         }
         VfioUserHeader header = m.header();
         int fd = fds.isEmpty() ? -1 : fds.take(0);
-        return session.dmaTable().map(request.address(), request.size(), request.offset(), request.flags(), fd)
+        return connection.dmaTable().map(request.address(), request.size(), request.offset(), request.flags(), fd)
                 .thenApply(ok -> VfioUserMessage.reply(header, null));
     }
 
@@ -128,12 +131,12 @@ final class CommandDispatcher {
         DmaUnmapRequest request = m.payload(DmaUnmapRequest.class);
         VfioUserHeader header = m.header();
         if (request.hasDirtyBitmap()) {
-            return session.dmaTable().unmapWithDirtyBitmap(request.address(), request.size(), request.flags(),
+            return connection.dmaTable().unmapWithDirtyBitmap(request.address(), request.size(), request.flags(),
                             request.bitmapPageSize(), request.bitmapSize())
                     .thenApply(words -> VfioUserMessage.reply(header,
                             DmaUnmapReply.withBitmap(request, bitmap(words))));
         }
-        return session.dmaTable().unmap(request.address(), request.size(), request.flags())
+        return connection.dmaTable().unmap(request.address(), request.size(), request.flags())
                 .thenApply(ok -> VfioUserMessage.reply(header, DmaUnmapReply.echo(request)));
     }
 
@@ -200,7 +203,7 @@ final class CommandDispatcher {
             throw invalid("DEVICE_GET_REGION_IO_FDS flags and count must be 0");
         }
         int index = request.index();
-        if (index < 0 || index >= NUM_REGIONS || session.regions().size(index) == 0) {
+        if (index < 0 || index >= NUM_REGIONS || connection.regions().size(index) == 0) {
             throw invalid("DEVICE_GET_REGION_IO_FDS: no region " + Integer.toUnsignedString(index));
         }
         List<IoEventFd> doorbells = runtime.description().ioEventFds().stream()
@@ -220,16 +223,16 @@ final class CommandDispatcher {
             return VfioUserMessage.reply(m.header(),
                     new RegionIoFds(full.argsz(), 0, index, full.count(), List.of()));
         }
-        return VfioUserMessage.reply(m.header(), full, session.ioEventFds().duplicates(doorbells));
+        return VfioUserMessage.reply(m.header(), full, connection.ioEventFds().duplicates(doorbells));
     }
 
     private VfioUserMessage irqInfo(VfioUserMessage m) {
         IrqInfo request = m.payload(IrqInfo.class);
-        return VfioUserMessage.reply(m.header(), session.irqs().irqInfo(request.index()));
+        return VfioUserMessage.reply(m.header(), connection.irqs().irqInfo(request.index()));
     }
 
     private VfioUserMessage setIrqs(VfioUserMessage m) {
-        session.irqs().setIrqs(m.payload(SetIrqs.class), m.fds());
+        connection.irqs().setIrqs(m.payload(SetIrqs.class), m.fds());
         return VfioUserMessage.reply(m.header(), null);
     }
 
@@ -238,16 +241,16 @@ final class CommandDispatcher {
     private CompletableFuture<VfioUserMessage> regionRead(VfioUserMessage m) {
         RegionAccess request = m.payload(RegionAccess.class);
         int count = request.count();
-        if (count < 0 || count > session.options().maxDataTransferSize()) {
+        if (count < 0 || count > connection.options().maxDataTransferSize()) {
             // Checked before the reply buffer is allocated: a client must not make the server allocate 2 GiB.
             throw invalid("REGION_READ of " + Integer.toUnsignedString(count) + " bytes exceeds "
-                    + session.options().maxDataTransferSize());
+                    + connection.options().maxDataTransferSize());
         }
-        ByteBuf data = session.context().alloc().directBuffer(count);
+        ByteBuf data = connection.alloc().directBuffer(count);
         ByteBuffer dst = data.nioBuffer(0, count).order(ByteOrder.LITTLE_ENDIAN);
         CompletableFuture<Void> done;
         try {
-            done = session.regions().read(request.region(), request.offset(), dst);
+            done = connection.regions().read(request.region(), request.offset(), dst);
             if (done == null) {
                 throw new NullPointerException("the device returned no future");
             }
@@ -271,7 +274,7 @@ final class CommandDispatcher {
         ByteBuf data = request.data();
         ByteBuffer src = data.nioBuffer(data.readerIndex(), data.readableBytes()).order(ByteOrder.LITTLE_ENDIAN);
         VfioUserHeader header = m.header();
-        return session.regions().write(request.region(), request.offset(), src.asReadOnlyBuffer()
+        return connection.regions().write(request.region(), request.offset(), src.asReadOnlyBuffer()
                         .order(ByteOrder.LITTLE_ENDIAN))
                 .thenApply(ok -> VfioUserMessage.reply(header,
                         RegionAccess.of(request.offset(), request.region(), request.count())));
@@ -283,7 +286,7 @@ final class CommandDispatcher {
         VfioUserHeader header = m.header();
         CompletableFuture<Void> chain = CompletableFuture.completedFuture(null);
         for (WriteMultiEntry e : entries) {
-            chain = chain.thenCompose(ok -> session.regions().write(e.region(), e.offset(), e.count(), e.data()));
+            chain = chain.thenCompose(ok -> connection.regions().write(e.region(), e.offset(), e.count(), e.data()));
         }
         return chain.thenApply(ok -> VfioUserMessage.reply(header, new RegionWriteMultiReply(entries.size())));
     }
@@ -295,7 +298,7 @@ final class CommandDispatcher {
             throw invalid("the device does not support DEVICE_RESET");
         }
         VfioUserHeader header = m.header();
-        return session.resetDevice(ResetReason.CLIENT_REQUEST).thenApply(ok -> VfioUserMessage.reply(header, null));
+        return connection.reset(ResetReason.CLIENT_REQUEST).thenApply(ok -> VfioUserMessage.reply(header, null));
     }
 
     /** DEVICE_FEATURE (digest 3.16): the migration package's {@link DeviceFeatures}. */
@@ -310,26 +313,27 @@ final class CommandDispatcher {
     private CompletableFuture<VfioUserMessage> migDataRead(VfioUserMessage m) {
         MigDataRead request = m.payload(MigDataRead.class);
         long size = Integer.toUnsignedLong(request.size());
-        if (size > session.maxTransferSize()) {
+        if (size > connection.clientMaxTransferSize()) {
             throw invalid("MIG_DATA_READ of " + size + " bytes, above the client's max_data_xfer_size "
-                    + session.maxTransferSize());
+                    + connection.clientMaxTransferSize());
         }
         VfioUserHeader header = m.header();
-        return session.migration().read((int) size).thenApply(data -> VfioUserMessage.reply(header, MigData.of(data)));
+        return connection.migration().read((int) size)
+                .thenApply(data -> VfioUserMessage.reply(header, MigData.of(data)));
     }
 
     /** MIG_DATA_WRITE (digest 3.18): the next bytes of a saved state, consumed whole. */
     private CompletableFuture<VfioUserMessage> migDataWrite(VfioUserMessage m) {
         MigData request = m.payload(MigData.class);
         long size = Integer.toUnsignedLong(request.size());
-        if (size > session.maxTransferSize()) {
+        if (size > connection.clientMaxTransferSize()) {
             throw invalid("MIG_DATA_WRITE of " + size + " bytes, above the client's max_data_xfer_size "
-                    + session.maxTransferSize());
+                    + connection.clientMaxTransferSize());
         }
         ByteBuf data = request.data();
         ByteBuffer bytes = data.nioBuffer(data.readerIndex(), (int) size);
         VfioUserHeader header = m.header();
-        return session.migration().write(bytes).thenApply(ok -> VfioUserMessage.reply(header, null));
+        return connection.migration().write(bytes).thenApply(ok -> VfioUserMessage.reply(header, null));
     }
 
     private static ByteBuf bitmap(long[] words) {

@@ -1,4 +1,4 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
 import io.vfiouser.device.DeviceContext;
 import io.vfiouser.device.DmaSpace;
@@ -6,19 +6,19 @@ import io.vfiouser.device.Interrupts;
 import java.lang.foreign.MemorySegment;
 import org.apache.logging.log4j.Logger;
 
-/** What the device gets while one client is attached. */
-final class SessionContext implements DeviceContext {
-    private final VfioUserSession session;
+/** What the device gets while one client is attached ({@link io.vfiouser.device.VfioUserDevice#attached}). */
+final class ConnectionContext implements DeviceContext {
+    private final Connection connection;
     private final Interrupts interrupts;
 
-    SessionContext(VfioUserSession session) {
-        this.session = session;
-        this.interrupts = new CountingInterrupts(session.irqs(), session.runtime().stats());
+    ConnectionContext(Connection connection) {
+        this.connection = connection;
+        this.interrupts = new CountingInterrupts(connection.irqs(), connection.runtime().stats());
     }
 
     @Override
     public DmaSpace dma() {
-        return session.dmaSpace();
+        return connection.dmaSpace();
     }
 
     @Override
@@ -28,12 +28,12 @@ final class SessionContext implements DeviceContext {
 
     @Override
     public Logger log() {
-        return session.log();
+        return connection.log();
     }
 
     @Override
     public MemorySegment regionMemory(int region) {
-        return session.runtime().memory(region)
+        return connection.runtime().memory(region)
                 .orElseThrow(() -> new IllegalArgumentException("region " + region + " is not memory-backed"))
                 .segment();
     }

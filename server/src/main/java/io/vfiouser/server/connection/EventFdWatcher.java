@@ -1,4 +1,4 @@
-package io.vfiouser.server;
+package io.vfiouser.server.connection;
 
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
@@ -16,7 +16,7 @@ import org.apache.logging.log4j.Logger;
  * Watches a non-blocking eventfd on an epoll event loop and hands each counter value read to a callback, on that
  * loop. Owns the eventfd: {@link #close()} cancels the registration first, then closes it.
  */
-final class EventFdWatcher implements EpollIoHandle {
+final class EventFdWatcher implements EpollIoHandle, EventFdWatchers.Watch {
     private static final Logger LOG = LogManager.getLogger(EventFdWatcher.class);
 
     private final FileDescriptor fd;
@@ -27,11 +27,6 @@ final class EventFdWatcher implements EpollIoHandle {
     private EventFdWatcher(int fd, LongConsumer onSignal) {
         this.fd = new FileDescriptor(fd);
         this.onSignal = onSignal;
-    }
-
-    /** Creates an eventfd and watches it on {@code loop}. */
-    static EventFdWatcher start(IoEventLoop loop, LongConsumer onSignal) throws ErrnoException {
-        return watch(loop, Linux.eventfd(0, Linux.EFD_NONBLOCK), onSignal);
     }
 
     /** Watches {@code fd} (an eventfd, made non-blocking here) on {@code loop}; the watcher owns it from now on. */
@@ -61,8 +56,8 @@ final class EventFdWatcher implements EpollIoHandle {
         return watcher;
     }
 
-    /** The eventfd, still owned by the watcher. */
-    int eventFd() {
+    @Override
+    public int eventFd() {
         return fd.intValue();
     }
 

@@ -1,0 +1,32 @@
+package io.vfiouser.server.connection;
+
+import io.vfiouser.device.DeviceDescription;
+import io.vfiouser.device.pci.PciIdentity;
+import io.vfiouser.device.Region;
+import io.vfiouser.device.pci.PciExpressCapability;
+
+/** The device descriptions of the connection's unit tests. */
+final class UnitDevices {
+    /** BAR0: 4 KiB of registers the device serves. */
+    static final int BAR0 = 0;
+    /** BAR2: 8 KiB of memory-backed (shared) memory the server serves itself. */
+    static final int BAR2 = 2;
+    /** Region index of the configuration space. */
+    static final int CONFIG = Region.CONFIG;
+    /** The PCIe capability sits first, right after the 64-byte header: DevCtl at +8. */
+    static final int EXPRESS_DEVCTL = 0x48;
+
+    private UnitDevices() {
+    }
+
+    /** BAR0 (device registers), BAR2 (memory-backed), INTx, PCIe with FLR, DEVICE_RESET supported. */
+    static DeviceDescription basic() {
+        return DeviceDescription.builder("unit", PciIdentity.of(0x4a56, 0x0003, 0xff0000))
+                .region(Region.bar(BAR0, 0x1000).build())
+                .region(Region.bar(BAR2, 0x2000).memoryBacked().build())
+                .capability(new PciExpressCapability(PciExpressCapability.DeviceType.ENDPOINT, true))
+                .intx()
+                .resetSupported(true)
+                .build();
+    }
+}
