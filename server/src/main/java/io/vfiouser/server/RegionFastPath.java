@@ -7,6 +7,7 @@ import io.vfiouser.codec.VfioUserFrameShortcut;
 import io.vfiouser.codec.VfioUserHeader;
 import io.vfiouser.codec.VfioUserMessage;
 import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.device.Access;
 import io.vfiouser.device.VfioUserDevice;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -70,16 +71,17 @@ final class RegionFastPath implements VfioUserFrameShortcut {
         }
         int command = frame.getUnsignedShortLE(at + 2);
         int flags = frame.getIntLE(at + 8);
-        boolean read = command == REGION_READ;
-        if (!read && command != REGION_WRITE || (flags & ~VfioUserHeader.NO_REPLY) != 0
-                || !session.fastPathOpen(read ? VfioUserCommand.REGION_READ : VfioUserCommand.REGION_WRITE)) {
+        Access access = command == REGION_READ ? Access.READ : Access.WRITE;
+        if (command != REGION_READ && command != REGION_WRITE || (flags & ~VfioUserHeader.NO_REPLY) != 0
+                || !session.fastPathOpen(access == Access.READ ? VfioUserCommand.REGION_READ
+                        : VfioUserCommand.REGION_WRITE)) {
             return false;
         }
         long offset = frame.getLongLE(at + 16);
         int region = frame.getIntLE(at + 24);
         int count = frame.getIntLE(at + 28);
-        if (count <= 0 || count > MAX_DATA || length != ACCESS_SIZE + (read ? 0 : count)
-                || !regions.goesToDevice(region, offset, count, !read)) {
+        if (count <= 0 || count > MAX_DATA || length != ACCESS_SIZE + (access == Access.READ ? 0 : count)
+                || !regions.goesToDevice(region, offset, count, access)) {
             return false;
         }
         stats.command(command);
@@ -87,7 +89,7 @@ final class RegionFastPath implements VfioUserFrameShortcut {
         boolean noReply = (flags & VfioUserHeader.NO_REPLY) != 0;
         CompletableFuture<Void> done;
         try {
-            if (read) {
+            if (access == Access.READ) {
                 data.order(ByteOrder.LITTLE_ENDIAN).clear().limit(count);
                 done = device.regionRead(region, offset, data);
             } else {
@@ -109,21 +111,21 @@ final class RegionFastPath implements VfioUserFrameShortcut {
         }
         if (done == VfioUserDevice.DONE || done.isDone() && !done.isCompletedExceptionally()) {
             if (!noReply) {
-                session.fastPathReply(reply(ctx, msgId, command, offset, region, count, read));
+                session.fastPathReply(reply(ctx, msgId, command, offset, region, count, access));
             }
             return true;
         }
         VfioUserHeader header = new VfioUserHeader(msgId, command, length, flags, 0);
         session.fastPathPending(header, done.thenApply(ok -> noReply ? null
-                : VfioUserMessage.reply(header, read
+                : VfioUserMessage.reply(header, access == Access.READ
                         ? RegionAccess.withData(offset, region, copyOfData(ctx, count))
                         : RegionAccess.of(offset, region, count))));
         return true;
     }
 
     private ByteBuf reply(ChannelHandlerContext ctx, int msgId, int command, long offset, int region, int count,
-                          boolean read) {
-        int size = ACCESS_SIZE + (read ? count : 0);
+                          Access access) {
+        int size = ACCESS_SIZE + (access == Access.READ ? count : 0);
         ByteBuf out = ctx.alloc().directBuffer(size);
         out.writeShortLE(msgId);
         out.writeShortLE(command);
@@ -133,7 +135,7 @@ final class RegionFastPath implements VfioUserFrameShortcut {
         out.writeLongLE(offset);
         out.writeIntLE(region);
         out.writeIntLE(count);
-        if (read) {
+        if (access == Access.READ) {
             int i = 0;
             for (; i + Long.BYTES <= count; i += Long.BYTES) {
                 out.writeLongLE(dataMemory.get(LONG_LE, i));
