@@ -6,6 +6,7 @@ import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserHeader;
 import io.vfiouser.codec.VfioUserMessage;
 import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.device.Access;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.server.device.DeviceCounters;
 import java.lang.foreign.MemorySegment;
@@ -105,6 +106,7 @@ final class RegionFastPath {
         int command = frame.getUnsignedShortLE(at + 2);
         int flags = frame.getIntLE(at + 8);
         boolean read = command == REGION_READ;
+        Access access = read ? Access.READ : Access.WRITE;
         if (!read && command != REGION_WRITE || (flags & ~VfioUserHeader.NO_REPLY) != 0
                 || !CommandRules.runsAsIs(read ? VfioUserCommand.REGION_READ : VfioUserCommand.REGION_WRITE,
                         migration.state())) {
@@ -114,7 +116,7 @@ final class RegionFastPath {
         int region = frame.getIntLE(at + 24);
         int count = frame.getIntLE(at + 28);
         if (count <= 0 || count > MAX_DATA || length != ACCESS_SIZE + (read ? 0 : count)
-                || !regions.goesToDevice(region, offset, count, !read)) {
+                || !regions.goesToDevice(region, offset, count, access)) {
             return Outcome.DECLINED;
         }
         stats.command(command);
@@ -122,7 +124,7 @@ final class RegionFastPath {
         boolean noReply = (flags & VfioUserHeader.NO_REPLY) != 0;
         CompletableFuture<Void> done;
         try {
-            if (read) {
+            if (access == Access.READ) {
                 data.order(ByteOrder.LITTLE_ENDIAN).clear().limit(count);
                 done = device.regionRead(region, offset, data);
             } else {
@@ -143,7 +145,7 @@ final class RegionFastPath {
             done = CompletableFuture.failedFuture(e);
         }
         if (done == VfioUserDevice.DONE || done.isDone() && !done.isCompletedExceptionally()) {
-            reply = noReply ? null : reply(msgId, command, offset, region, count, read);
+            reply = noReply ? null : reply(msgId, command, offset, region, count, access);
             return Outcome.ANSWERED;
         }
         VfioUserHeader header = new VfioUserHeader(msgId, command, length, flags, 0);
@@ -154,8 +156,8 @@ final class RegionFastPath {
         return Outcome.PENDING;
     }
 
-    private ByteBuf reply(int msgId, int command, long offset, int region, int count,
-                          boolean read) {
+    private ByteBuf reply(int msgId, int command, long offset, int region, int count, Access access) {
+        boolean read = access == Access.READ;
         int size = ACCESS_SIZE + (read ? count : 0);
         ByteBuf out = alloc.directBuffer(size);
         out.writeShortLE(msgId);
@@ -166,7 +168,7 @@ final class RegionFastPath {
         out.writeLongLE(offset);
         out.writeIntLE(region);
         out.writeIntLE(count);
-        if (read) {
+        if (access == Access.READ) {
             int i = 0;
             for (; i + Long.BYTES <= count; i += Long.BYTES) {
                 out.writeLongLE(dataMemory.get(LONG_LE, i));

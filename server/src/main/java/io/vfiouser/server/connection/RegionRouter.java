@@ -1,6 +1,7 @@
 package io.vfiouser.server.connection;
 
 import io.vfiouser.codec.VfioUserProtocolException;
+import io.vfiouser.device.Access;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.server.device.DeviceRuntime;
@@ -57,7 +58,7 @@ final class RegionRouter {
     }
 
     CompletableFuture<Void> read(int index, long offset, ByteBuffer dst) {
-        check(index, offset, dst.remaining(), false);
+        check(index, offset, dst.remaining(), Access.READ);
         if (index == Region.CONFIG) {
             if (hasMsi) {
                 runtime.config().setMsiPending(irqs.msiPending());
@@ -83,7 +84,7 @@ final class RegionRouter {
      * reply says the function is back.
      */
     CompletableFuture<Void> write(int index, long offset, ByteBuffer src) {
-        check(index, offset, src.remaining(), true);
+        check(index, offset, src.remaining(), Access.WRITE);
         if (index == Region.CONFIG) {
             int length = src.remaining();
             boolean flr = runtime.config().write((int) offset, src);
@@ -116,18 +117,18 @@ final class RegionRouter {
      * region serves it. Such accesses can take {@link RegionFastPath}; everything else, including every access
      * that fails a check, takes the general path and gets its errno there.
      */
-    boolean goesToDevice(int index, long offset, int count, boolean write) {
+    boolean goesToDevice(int index, long offset, int count, Access access) {
         if (index < 0 || index >= Region.COUNT || index == Region.CONFIG || count <= 0 || offset < 0) {
             return false;
         }
         long size = sizes[index];
         return count <= maxDataTransferSize && offset <= size - count
-                && (write ? writable[index] : readable[index])
+                && (access == Access.WRITE ? writable[index] : readable[index])
                 && !msix.covers(index, offset, count)
                 && runtime.memoryOrNull(index) == null;
     }
 
-    private void check(int index, long offset, int count, boolean write) {
+    private void check(int index, long offset, int count, Access access) {
         if (index < 0 || index >= Region.COUNT) {
             throw new VfioUserProtocolException(Errno.EINVAL, "no region " + index);
         }
@@ -143,9 +144,9 @@ final class RegionRouter {
             throw new VfioUserProtocolException(Errno.EINVAL, "access " + offset + "+" + count
                     + " outside region " + index + " of " + size + " bytes");
         }
-        if (index != Region.CONFIG && !(write ? writable[index] : readable[index])) {
-            throw new VfioUserProtocolException(Errno.EINVAL, (write ? "write to read-only" : "read of write-only")
-                    + " region " + index);
+        if (index != Region.CONFIG && !(access == Access.WRITE ? writable[index] : readable[index])) {
+            throw new VfioUserProtocolException(Errno.EINVAL,
+                    (access == Access.WRITE ? "write to read-only" : "read of write-only") + " region " + index);
         }
     }
 }
