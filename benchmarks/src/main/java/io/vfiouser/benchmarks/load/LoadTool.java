@@ -8,7 +8,7 @@ import io.vfiouser.client.ClientOptions;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.codec.payload.RegionAccess;
 import io.vfiouser.device.Access;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -156,7 +156,7 @@ public final class Connection {
     /** Tells the device a client is attached (after the VERSION reply went out). */
     void announce() {
         try {
-            runtime.device().attached(new ConnectionContext(this));
+            runtime.device().attached(new ConnectionContext(runtime, dmaSpace, irqs));
         } catch (RuntimeException e) {
             warnings.warn("{}: attached() failed", runtime.name(), e);
         }

@@ -3,22 +3,26 @@ package io.vfiouser.server.connection;
 import io.vfiouser.device.DeviceContext;
 import io.vfiouser.device.DmaSpace;
 import io.vfiouser.device.Interrupts;
+import io.vfiouser.server.device.DeviceRuntime;
+import io.vfiouser.server.irq.IrqTable;
 import java.lang.foreign.MemorySegment;
 import org.apache.logging.log4j.Logger;
 
 /** What the device gets while one client is attached ({@link io.vfiouser.device.VfioUserDevice#attached}). */
 final class ConnectionContext implements DeviceContext {
-    private final Connection connection;
+    private final DeviceRuntime runtime;
+    private final DmaSpace dma;
     private final Interrupts interrupts;
 
-    ConnectionContext(Connection connection) {
-        this.connection = connection;
-        this.interrupts = new CountingInterrupts(connection.irqs(), connection.runtime().stats());
+    ConnectionContext(DeviceRuntime runtime, DmaSpace dma, IrqTable irqs) {
+        this.runtime = runtime;
+        this.dma = dma;
+        this.interrupts = new CountingInterrupts(irqs, runtime.stats());
     }
 
     @Override
     public DmaSpace dma() {
-        return connection.dmaSpace();
+        return dma;
     }
 
     @Override
@@ -28,12 +32,12 @@ final class ConnectionContext implements DeviceContext {
 
     @Override
     public Logger log() {
-        return connection.log();
+        return runtime.log();
     }
 
     @Override
     public MemorySegment regionMemory(int region) {
-        return connection.runtime().memory(region)
+        return runtime.memory(region)
                 .orElseThrow(() -> new IllegalArgumentException("region " + region + " is not memory-backed"))
                 .segment();
     }

@@ -5,7 +5,7 @@ import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserHeader;
 import io.vfiouser.codec.VfioUserMessage;
 import io.vfiouser.codec.VfioUserProtocolException;
-import io.vfiouser.codec.message.VersionPayload;
+import io.vfiouser.codec.payload.VersionPayload;
 import io.vfiouser.server.ServerOptions;
 import io.vfiouser.server.device.LogText;
 import io.vfiouser.transport.linux.Errno;

@@ -5,7 +5,7 @@ import io.netty.buffer.ByteBufAllocator;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserHeader;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.codec.payload.RegionAccess;
 import io.vfiouser.device.Access;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.server.device.DeviceCounters;

@@ -9,7 +9,7 @@ import io.vfiouser.codec.VfioUserHeader;
 import io.vfiouser.codec.VfioUserInvalidMessage;
 import io.vfiouser.codec.VfioUserMessage;
 import io.vfiouser.codec.VfioUserProtocolException;
-import io.vfiouser.codec.message.DmaAccess;
+import io.vfiouser.codec.payload.DmaAccess;
 import io.vfiouser.server.dma.DmaMessenger;
 import io.vfiouser.transport.linux.Errno;
 import java.nio.ByteBuffer;

@@ -1,18 +1,18 @@
 package io.vfiouser.server.irq;
 
-import static io.vfiouser.codec.message.SetIrqs.ACTION_BITS;
-import static io.vfiouser.codec.message.SetIrqs.ACTION_MASK;
-import static io.vfiouser.codec.message.SetIrqs.ACTION_TRIGGER;
-import static io.vfiouser.codec.message.SetIrqs.ACTION_UNMASK;
-import static io.vfiouser.codec.message.SetIrqs.DATA_BOOL;
-import static io.vfiouser.codec.message.SetIrqs.DATA_EVENTFD;
-import static io.vfiouser.codec.message.SetIrqs.DATA_NONE;
-import static io.vfiouser.codec.message.SetIrqs.DATA_TYPE_BITS;
+import static io.vfiouser.codec.payload.SetIrqs.ACTION_BITS;
+import static io.vfiouser.codec.payload.SetIrqs.ACTION_MASK;
+import static io.vfiouser.codec.payload.SetIrqs.ACTION_TRIGGER;
+import static io.vfiouser.codec.payload.SetIrqs.ACTION_UNMASK;
+import static io.vfiouser.codec.payload.SetIrqs.DATA_BOOL;
+import static io.vfiouser.codec.payload.SetIrqs.DATA_EVENTFD;
+import static io.vfiouser.codec.payload.SetIrqs.DATA_NONE;
+import static io.vfiouser.codec.payload.SetIrqs.DATA_TYPE_BITS;
 
 import io.netty.buffer.ByteBuf;
 import io.vfiouser.codec.VfioUserProtocolException;
-import io.vfiouser.codec.message.IrqInfo;
-import io.vfiouser.codec.message.SetIrqs;
+import io.vfiouser.codec.payload.IrqInfo;
+import io.vfiouser.codec.payload.SetIrqs;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.Interrupts;
 import io.vfiouser.device.IrqType;
