@@ -82,6 +82,14 @@ final class ConnectionChannel implements AutoCloseable {
         return c;
     }
 
+    /** Opens with {@code options} (e.g. small {@code ConnectionLimits}) and negotiates with QEMU's VERSION. */
+    static ConnectionChannel negotiated(DeviceDescription description, VfioUserDevice device, ServerOptions options)
+            throws Exception {
+        ConnectionChannel c = open(description, device, options);
+        c.negotiate();
+        return c;
+    }
+
     void negotiate() {
         send(command(0, VfioUserCommand.VERSION, 0, version(0, 2, QEMU_VERSION_JSON)));
         Reply r = reply();
