@@ -58,6 +58,8 @@ final class ConnectionChannel implements AutoCloseable {
     private ConnectionChannel(DeviceRuntime runtime, ServerOptions options) throws Exception {
         this.runtime = runtime;
         this.channel = new EmbeddedChannel(false, false);
+        // As HostedDevice does: the encoder writes the server's DMA requests in the configured layout.
+        channel.attr(io.vfiouser.codec.DmaLayout.ATTRIBUTE).set(options.dmaLayout());
         this.connection = new Connection(runtime, options, channel, watchers,
                 options.limits().clientFdLimit(Long.MAX_VALUE));
         this.handler = new ConnectionHandler(connection, CompletableFuture.completedFuture(null));
