@@ -332,6 +332,15 @@ final class ConnectionChannel implements AutoCloseable {
     }
 
     /**
+     * The client leaves: the channel closes and the teardown starts, but nothing is released or checked yet, so a
+     * test can watch a teardown that waits for the device (a held quiesce or reset); {@link #close()} follows.
+     */
+    void leave() {
+        channel.close();
+        runTasks();
+    }
+
+    /**
      * Closes the channel as a client leaving does, runs the teardown, releases everything left and checks that no
      * frame was left unread by the test.
      */
