@@ -134,7 +134,7 @@ class MigrationCommandsTest {
                     setState(0, 8), // no such state
                     setState(0, 0xFFFF_FFFF)};
             for (byte[] frame : refused) {
-                ByteBufferId.set(frame, id);
+                frame[0] = (byte) id; // built before its turn: the msg id (below 256) is set here
                 c.send(frame);
                 c.assertError(id++, VfioUserCommand.DEVICE_FEATURE, Errno.EINVAL);
             }
@@ -309,14 +309,6 @@ class MigrationCommandsTest {
             assertThat(targetMigrating.loaded.toString(StandardCharsets.US_ASCII)).isEqualTo("earlylate");
             destination.send(command(id, VfioUserCommand.REGION_READ, le(8, 0x10, 4, BAR2, 4, 4)));
             assertThat(destination.assertOk(id, VfioUserCommand.REGION_READ).payload()).endsWith(hex("deadbeef"));
-        }
-    }
-
-    /** Sets the msg id of a frame built before its turn. */
-    private static final class ByteBufferId {
-        static void set(byte[] frame, int msgId) {
-            frame[0] = (byte) msgId;
-            frame[1] = (byte) (msgId >>> 8);
         }
     }
 }
