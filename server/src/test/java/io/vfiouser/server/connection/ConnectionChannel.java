@@ -58,6 +58,8 @@ final class ConnectionChannel implements AutoCloseable {
     private ConnectionChannel(DeviceRuntime runtime, ServerOptions options) throws Exception {
         this.runtime = runtime;
         this.channel = new EmbeddedChannel(false, false);
+        // As HostedDevice does: the encoder writes the server's DMA requests in the configured layout.
+        channel.attr(io.vfiouser.codec.DmaLayout.ATTRIBUTE).set(options.dmaLayout());
         this.connection = new Connection(runtime, options, channel, watchers,
                 options.limits().clientFdLimit(Long.MAX_VALUE));
         this.handler = new ConnectionHandler(connection, CompletableFuture.completedFuture(null));
@@ -78,6 +80,14 @@ final class ConnectionChannel implements AutoCloseable {
     /** Opens and negotiates with QEMU's VERSION; the reply is checked and dropped. */
     static ConnectionChannel negotiated(DeviceDescription description, VfioUserDevice device) throws Exception {
         ConnectionChannel c = open(description, device);
+        c.negotiate();
+        return c;
+    }
+
+    /** Opens with {@code options} (e.g. small {@code ConnectionLimits}) and negotiates with QEMU's VERSION. */
+    static ConnectionChannel negotiated(DeviceDescription description, VfioUserDevice device, ServerOptions options)
+            throws Exception {
+        ConnectionChannel c = open(description, device, options);
         c.negotiate();
         return c;
     }
@@ -319,6 +329,15 @@ final class ConnectionChannel implements AutoCloseable {
     /** The channel is still open (the connection did not close it). */
     boolean isOpen() {
         return channel.isOpen();
+    }
+
+    /**
+     * The client leaves: the channel closes and the teardown starts, but nothing is released or checked yet, so a
+     * test can watch a teardown that waits for the device (a held quiesce or reset); {@link #close()} follows.
+     */
+    void leave() {
+        channel.close();
+        runTasks();
     }
 
     /**

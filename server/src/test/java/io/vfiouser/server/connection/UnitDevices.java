@@ -1,6 +1,7 @@
 package io.vfiouser.server.connection;
 
 import io.vfiouser.device.DeviceDescription;
+import io.vfiouser.device.MigrationSupport;
 import io.vfiouser.device.pci.PciIdentity;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.pci.PciExpressCapability;
@@ -27,6 +28,18 @@ final class UnitDevices {
                 .capability(new PciExpressCapability(PciExpressCapability.DeviceType.ENDPOINT, true))
                 .intx()
                 .resetSupported(true)
+                .build();
+    }
+
+    /** {@link #basic()} that declares migration support ({@code support}: PRE_COPY or STOP_COPY only). */
+    static DeviceDescription migratable(MigrationSupport support) {
+        return DeviceDescription.builder("unit-mig", PciIdentity.of(0x4a56, 0x0004, 0xff0000))
+                .region(Region.bar(BAR0, 0x1000).build())
+                .region(Region.bar(BAR2, 0x2000).memoryBacked().build())
+                .capability(new PciExpressCapability(PciExpressCapability.DeviceType.ENDPOINT, true))
+                .intx()
+                .resetSupported(true)
+                .migration(support)
                 .build();
     }
 }
