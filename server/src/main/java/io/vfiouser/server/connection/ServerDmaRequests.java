@@ -32,6 +32,8 @@ import org.apache.logging.log4j.Logger;
 final class ServerDmaRequests implements DmaMessenger {
     /** A DMA request's count before the client said what it takes (VERSION). */
     private static final int DEFAULT_MAX_TRANSFER = 1 << 20;
+    /** The largest errno an error reply may carry; libvfio-user reads anything above as EINVAL too. */
+    private static final int MAX_ERRNO = 4096;
 
     private final Channel channel;
     private final Logger log;
@@ -165,7 +167,9 @@ final class ServerDmaRequests implements DmaMessenger {
         });
         return reply.thenApply(r -> {
             if (r.header().isError()) {
-                int errno = r.header().error() > 0 ? r.header().error() : Errno.EINVAL;
+                // 0 and values above 4096 are no errno: EINVAL, as libvfio-user reads them (digest 1.3).
+                int error = r.header().error();
+                int errno = error > 0 && error <= MAX_ERRNO ? error : Errno.EINVAL;
                 r.release();
                 throw new VfioUserProtocolException(errno, command + " failed at the client");
             }
