@@ -32,6 +32,7 @@ import io.vfiouser.device.MmapArea;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.ResetReason;
 import io.vfiouser.server.device.DeviceRuntime;
+import io.vfiouser.server.device.RegionMemory;
 import io.vfiouser.server.migration.DeviceFeatures;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Errno;
@@ -177,7 +178,10 @@ final class CommandDispatcher {
             return VfioUserMessage.reply(m.header(),
                     new RegionInfo(RegionInfo.FIXED_SIZE, flags, index, region.size(), 0, List.of()));
         }
+        // One fd per reply, every area in it at offset + area offset: QEMU refuses a reply with more than one fd,
+        // SPDK maps area i with the reply's i-th fd, so both accept a region with one area (docs/device-authoring.md).
         flags |= RegionInfo.FLAG_MMAP;
+        RegionMemory memory = runtime.memory(index).orElseThrow();
         List<SparseMmapCapability.Area> areas = new ArrayList<>();
         for (MmapArea a : region.mmapAreas()) {
             areas.add(new SparseMmapCapability.Area(a.offset(), a.size()));
@@ -185,15 +189,17 @@ final class CommandDispatcher {
         List<RegionCapability> caps = List.of(new SparseMmapCapability(areas));
         int full = RegionInfo.sizeWith(caps);
         if (request.argsz() < full) {
-            return VfioUserMessage.reply(m.header(), new RegionInfo(full, flags, index, region.size(), 0, List.of()));
+            return VfioUserMessage.reply(m.header(),
+                    new RegionInfo(full, flags, index, region.size(), memory.fileOffset(), List.of()));
         }
         int fd;
         try {
-            fd = runtime.memory(index).orElseThrow().dupFd();
+            fd = memory.dupFd();
         } catch (ErrnoException e) {
             throw new VfioUserProtocolException(e.errno(), e.getMessage());
         }
-        RegionInfo info = new RegionInfo(full, flags | RegionInfo.FLAG_CAPS, index, region.size(), 0, caps);
+        RegionInfo info = new RegionInfo(full, flags | RegionInfo.FLAG_CAPS, index, region.size(),
+                memory.fileOffset(), caps);
         return VfioUserMessage.reply(m.header(), info, FdSet.of(fd));
     }
 

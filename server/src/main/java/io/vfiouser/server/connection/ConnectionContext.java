@@ -4,6 +4,7 @@ import io.vfiouser.device.DeviceContext;
 import io.vfiouser.device.DmaSpace;
 import io.vfiouser.device.Interrupts;
 import io.vfiouser.server.device.DeviceRuntime;
+import io.vfiouser.server.device.RegionMemory;
 import io.vfiouser.server.irq.IrqTable;
 import java.lang.foreign.MemorySegment;
 import org.apache.logging.log4j.Logger;
@@ -37,8 +38,19 @@ final class ConnectionContext implements DeviceContext {
 
     @Override
     public MemorySegment regionMemory(int region) {
-        return runtime.memory(region)
-                .orElseThrow(() -> new IllegalArgumentException("region " + region + " is not memory-backed"))
+        return runtime.memory(region).filter(m -> m.region().memoryBacked())
+                .orElseThrow(() -> new IllegalArgumentException("region " + region + " is not memory-backed"
+                        + (runtime.memory(region).isPresent() ? " (it is hybrid: use areaMemory)" : "")))
                 .segment();
+    }
+
+    @Override
+    public MemorySegment areaMemory(int region, int area) {
+        RegionMemory memory = runtime.memory(region)
+                .orElseThrow(() -> new IllegalArgumentException("region " + region + " has no mmappable area"));
+        if (area < 0 || area >= memory.areaCount()) {
+            throw new IllegalArgumentException("region " + region + " has no mmappable area " + area);
+        }
+        return memory.area(area);
     }
 }

@@ -298,7 +298,7 @@ final class ConnectionMigration implements DeviceFeatures.StateMachine {
         src.out.add(MigrationRecord.of(MigrationRecord.CONFIG, runtime.config().saveImage()));
         src.out.add(MigrationRecord.of(MigrationRecord.IRQS, irqs.saveState()));
         for (Region r : runtime.description().regions()) {
-            if (runtime.memory(r.index()).isPresent()) {
+            if (r.memoryBacked()) {
                 src.regions.add(r);
             }
         }
@@ -406,7 +406,8 @@ final class ConnectionMigration implements DeviceFeatures.StateMachine {
         int index = b.getInt(0);
         long offset = b.getLong(4);
         int n = b.remaining() - 12;
-        MemorySegment memory = runtime.memory(index).map(RegionMemory::segment)
+        MemorySegment memory = runtime.memory(index).filter(m -> m.region().memoryBacked())
+                .map(RegionMemory::segment)
                 .orElseThrow(() -> invalid("region " + index + " is not memory-backed here"));
         if (offset < 0 || offset > memory.byteSize() - n) {
             throw invalid("region record of " + n + " bytes at " + offset + " outside region " + index);

@@ -2,10 +2,12 @@ package io.vfiouser.server.connection;
 
 import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.device.Access;
+import io.vfiouser.device.DmaException;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.server.device.DeviceRuntime;
 import io.vfiouser.server.device.RegionMemory;
+import io.vfiouser.server.dma.MemoryFaults;
 import io.vfiouser.server.irq.IrqTable;
 import io.vfiouser.server.irq.MsixTableEmulation;
 import io.vfiouser.transport.linux.Errno;
@@ -16,7 +18,14 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * Where a REGION_READ or REGION_WRITE goes, after the checks every access gets (digest 3.9, 3.10, 6.3): the
- * configuration space, the emulated MSI-X table and PBA, a memory-backed region's shared memory, or the device.
+ * configuration space, the emulated MSI-X table and PBA, a memory-backed region's shared memory, an mmappable
+ * area of a hybrid region, or the device.
+ *
+ * <p>A hybrid region's access inside one of its areas is served from the area's memory, so it agrees with what the
+ * client sees through its mapping; one outside every area goes to the device; one that lies partly inside an area
+ * is refused with EINVAL rather than split, so a device never sees half of an access (SPDK's client, too, serves
+ * an access from an area only when it lies wholly inside). Memory the client may shrink (a device's unsealed file)
+ * is copied under {@link MemoryFaults}, a fault answering EIO.
  *
  * <p>Every access passes through here, so the region table is kept in arrays built once from the (immutable)
  * description: the checks look nothing up and allocate nothing.
@@ -72,9 +81,12 @@ final class RegionRouter {
         }
         RegionMemory memory = runtime.memoryOrNull(index);
         if (memory != null) {
-            MemorySegment.copy(memory.segment(), offset, MemorySegment.ofBuffer(dst), 0, dst.remaining());
-            dst.position(dst.limit());
-            return VfioUserDevice.DONE;
+            MemorySegment from = shared(memory, index, offset, dst.remaining());
+            if (from != null) {
+                copy(memory, from, 0, MemorySegment.ofBuffer(dst), 0, dst.remaining());
+                dst.position(dst.limit());
+                return VfioUserDevice.DONE;
+            }
         }
         return runtime.device().regionRead(index, offset, dst);
     }
@@ -97,11 +109,46 @@ final class RegionRouter {
         }
         RegionMemory memory = runtime.memoryOrNull(index);
         if (memory != null) {
-            MemorySegment.copy(MemorySegment.ofBuffer(src), 0, memory.segment(), offset, src.remaining());
-            src.position(src.limit());
-            return VfioUserDevice.DONE;
+            MemorySegment to = shared(memory, index, offset, src.remaining());
+            if (to != null) {
+                copy(memory, MemorySegment.ofBuffer(src), 0, to, 0, src.remaining());
+                src.position(src.limit());
+                return VfioUserDevice.DONE;
+            }
         }
         return runtime.device().regionWrite(index, offset, src);
+    }
+
+    /**
+     * The shared memory an access is served from, starting at the access's first byte: the region's for a
+     * memory-backed region, the area's for an access inside an area of a hybrid region; null for an access the
+     * device serves (outside every area). EINVAL for an access straddling an area's boundary.
+     */
+    private static MemorySegment shared(RegionMemory memory, int index, long offset, int count) {
+        if (memory.region().memoryBacked()) {
+            return memory.segment().asSlice(offset, count);
+        }
+        int area = memory.areaOf(offset, count);
+        if (area == -2) {
+            throw new VfioUserProtocolException(Errno.EINVAL, "access " + offset + "+" + count + " of region "
+                    + index + " lies partly inside an mmappable area");
+        }
+        return area < 0 ? null : memory.area(area).asSlice(offset - memory.areaOffset(area), count);
+    }
+
+    /** A copy to or from shared memory; guarded when the file behind it may shrink under the server. */
+    private static void copy(RegionMemory memory, MemorySegment src, long srcOffset, MemorySegment dst,
+                             long dstOffset, int count) {
+        if (memory.shrinkSealed()) {
+            MemorySegment.copy(src, srcOffset, dst, dstOffset, count);
+            return;
+        }
+        try {
+            MemoryFaults.copy(src, srcOffset, dst, dstOffset, count, 0);
+        } catch (DmaException e) {
+            throw new VfioUserProtocolException(Errno.EIO, "region " + memory.region().index()
+                    + ": the file behind its shared memory shrank");
+        }
     }
 
     /** A write of at most 8 bytes held in a long (REGION_WRITE_MULTI entries). */
@@ -113,8 +160,8 @@ final class RegionRouter {
 
     /**
      * Whether an access goes straight to the device's {@link VfioUserDevice#regionRead}/{@code regionWrite}:
-     * it passes every check, and neither the configuration space, the MSI-X table or PBA, nor a memory-backed
-     * region serves it. Such accesses can take {@link RegionFastPath}; everything else, including every access
+     * it passes every check, and neither the configuration space, the MSI-X table or PBA, a memory-backed
+     * region, nor an mmappable area of a hybrid region serves it or holds part of it. Such accesses can take {@link RegionFastPath}; everything else, including every access
      * that fails a check, takes the general path and gets its errno there.
      */
     boolean goesToDevice(int index, long offset, int count, Access access) {
@@ -125,7 +172,12 @@ final class RegionRouter {
         return count <= maxDataTransferSize && offset <= size - count
                 && (access == Access.WRITE ? writable[index] : readable[index])
                 && !msix.covers(index, offset, count)
-                && runtime.memoryOrNull(index) == null;
+                && outsideSharedMemory(index, offset, count);
+    }
+
+    private boolean outsideSharedMemory(int index, long offset, int count) {
+        RegionMemory memory = runtime.memoryOrNull(index);
+        return memory == null || !memory.region().memoryBacked() && memory.areaOf(offset, count) == -1;
     }
 
     private void check(int index, long offset, int count, Access access) {

@@ -2,6 +2,7 @@ package io.vfiouser.server.device;
 
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.Region;
+import io.vfiouser.device.RegionBacking;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.server.ConnectionLimits;
 import io.vfiouser.server.irq.IrqGuard;
@@ -45,8 +46,10 @@ public final class DeviceRuntime implements AutoCloseable {
         this.irqGuard = new IrqGuard(description.name(), stats::interruptDropped, stats::interruptFdTampered);
         try {
             for (Region r : description.regions()) {
-                if (r.memoryBacked()) {
-                    memory[r.index()] = new RegionMemory(description.name(), r);
+                if (r.hasSharedMemory()) {
+                    memory[r.index()] = r.backing() == Region.Backing.DEVICE
+                            ? RegionMemory.adopt(description.name(), r, backing(device, r))
+                            : RegionMemory.create(description.name(), r);
                 }
             }
         } catch (ErrnoException | RuntimeException e) {
@@ -54,6 +57,21 @@ public final class DeviceRuntime implements AutoCloseable {
             throw e;
         }
         this.config = new ConfigSpace(description, null);
+        if (description.regions().stream().anyMatch(Region::mappable)) {
+            log.info("{}: regions with mmappable areas; QEMU then turns posted writes off for the whole device,"
+                    + " so every REGION_WRITE waits for its reply and REGION_WRITE_MULTI is never sent",
+                    description.name());
+        }
+    }
+
+    /** Asks the device for a region's file; whatever it returns is the server's from here on. */
+    private static RegionBacking backing(VfioUserDevice device, Region r) {
+        RegionBacking b = device.regionBacking(r.index());
+        if (b == null) {
+            throw new IllegalArgumentException("region " + r.index() + " is device-backed, but the device "
+                    + "supplied no file");
+        }
+        return b;
     }
 
     public DeviceDescription description() {
@@ -90,12 +108,12 @@ public final class DeviceRuntime implements AutoCloseable {
         return irqGuard;
     }
 
-    /** The shared memory of a memory-backed region, if {@code index} is one. */
+    /** The shared memory of a memory-backed or hybrid region, if {@code index} is one. */
     public Optional<RegionMemory> memory(int index) {
         return index >= 0 && index < memory.length ? Optional.ofNullable(memory[index]) : Optional.empty();
     }
 
-    /** The shared memory of a memory-backed region, or {@code null} (the hot path's variant of {@link #memory}). */
+    /** The shared memory of a memory-backed or hybrid region, or {@code null} (the hot path's {@link #memory}). */
     public RegionMemory memoryOrNull(int index) {
         return index >= 0 && index < memory.length ? memory[index] : null;
     }
