@@ -7,6 +7,8 @@ import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.MockTicker;
+import io.netty.util.concurrent.Ticker;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserFrameDecoder;
 import io.vfiouser.codec.VfioUserHeader;
@@ -49,6 +51,8 @@ final class ConnectionChannel implements AutoCloseable {
     final Connection connection;
     final ConnectionHandler handler;
     final PolledWatchers watchers = new PolledWatchers();
+    /** The clock of the channel's event loop: it stands still unless {@link #advanceTime} moves it. */
+    private final MockTicker clock = Ticker.newMockTicker();
     private final ByteArrayOutputStream outbound = new ByteArrayOutputStream();
     private final List<Integer> outboundFds = new ArrayList<>();
     private long streamOffset;
@@ -57,7 +61,9 @@ final class ConnectionChannel implements AutoCloseable {
 
     private ConnectionChannel(DeviceRuntime runtime, ServerOptions options) throws Exception {
         this.runtime = runtime;
-        this.channel = new EmbeddedChannel(false, false);
+        // The channel's clock moves only when a test moves it (advanceTime): a slow test never meets the
+        // negotiation deadline by accident, and a test of the deadline is exact to the nanosecond.
+        this.channel = EmbeddedChannel.builder().register(false).hasDisconnect(false).ticker(clock).build();
         this.connection = new Connection(runtime, options, channel, watchers,
                 options.limits().clientFdLimit(Long.MAX_VALUE));
         this.handler = new ConnectionHandler(connection, CompletableFuture.completedFuture(null));
@@ -189,6 +195,15 @@ final class ConnectionChannel implements AutoCloseable {
         channel.runPendingTasks();
         channel.runScheduledPendingTasks();
         channel.runPendingTasks();
+    }
+
+    /**
+     * Moves the channel's clock on by {@code by} and runs what became due (the negotiation deadline, for one): no
+     * test waits for real time.
+     */
+    void advanceTime(java.time.Duration by) {
+        clock.advance(by.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+        runTasks();
     }
 
     // ------------------------------------------------------------------------------------------- replies
