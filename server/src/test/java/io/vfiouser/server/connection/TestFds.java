@@ -21,7 +21,7 @@ final class TestFds {
     /** A new memfd with a name no other fd of the process has. */
     static int memfd() {
         try {
-            return Linux.memfdCreate("connection-test-" + ProcessHandle.current().pid() + "-" + NAMES.incrementAndGet());
+            return Linux.memfdCreate("connection-test-" + NAMES.incrementAndGet());
         } catch (ErrnoException e) {
             throw new UncheckedIOException(e);
         }
