@@ -169,11 +169,35 @@ final class ConnectionChannel implements AutoCloseable {
         sendStream(concat(frames), new int[0]);
     }
 
+    /**
+     * Sends a large frame in reads of about 64 KiB, as a socket delivers one (the odd small chunks of
+     * {@link #send} would take minutes for a megabyte under paranoid leak detection).
+     */
+    void sendLarge(byte[] frame) {
+        sendStream(frame, new int[0], 1 << 16);
+    }
+
     private void sendStream(byte[] bytes, int[] fds) {
+        sendStream(bytes, fds, 0);
+    }
+
+    /** {@code chunkSize} 0: odd chunks of 1 to 13 bytes; else chunks of {@code chunkSize} bytes less 0 to 12. */
+    private void sendStream(byte[] bytes, int[] fds, int chunkSize) {
         int at = 0;
         boolean first = true;
         while (at < bytes.length) {
-            int next = Math.min(bytes.length, at + 1 + (chunkStep++ * 5) % 13);
+            if (!channel.isOpen()) {
+                // A closed connection reads nothing more, as a closed socket would not: the rest of the stream is
+                // dropped, and fds never delivered are closed (the kernel closes those of an unread socket).
+                if (first) {
+                    for (int fd : fds) {
+                        FdSet.closeQuietly(fd);
+                    }
+                }
+                break;
+            }
+            int step = (chunkStep++ * 5) % 13;
+            int next = Math.min(bytes.length, at + (chunkSize == 0 ? 1 + step : chunkSize - step));
             if (first && fds.length > 0) {
                 channel.pipeline().fireChannelRead(new ReceivedFds(FdSet.of(fds), streamOffset + at,
                         streamOffset + next - 1));
