@@ -139,8 +139,9 @@ class VersionNegotiationTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"[]", "{\"capabilities\":1}", "{\"capabilities\":{\"max_msg_fds\":1025}}",
-        "{\"capabilities\":{\"max_msg_fds\":-1}}", "{\"capabilities\":{\"max_msg_fds\":\"8\"}}", "{\"capabilities\":{\"max_data_xfer_size\":1.5}}",
-        "{\"capabilities\":{\"migration\":4096}}", "{\"capabilities\":{\"write_multiple\":1}}"})
+        "{\"capabilities\":{\"max_msg_fds\":-1}}", "{\"capabilities\":{\"max_msg_fds\":\"8\"}}",
+        "{\"capabilities\":{\"max_data_xfer_size\":1.5}}", "{\"capabilities\":{\"migration\":4096}}",
+        "{\"capabilities\":{\"write_multiple\":1}}"})
     void badCapabilityValuesGetEinvalAndTheConnectionCloses(String json) throws Exception {
         try (ConnectionChannel c = ConnectionChannel.open(UnitDevices.basic(), device)) {
             c.send(versionCommand(9, 0, version(0, 0, json)));
