@@ -54,7 +54,8 @@ final class ConnectionChannel implements AutoCloseable {
     /** The clock of the channel's event loop: it stands still unless {@link #advanceTime} moves it. */
     private final MockTicker clock = Ticker.newMockTicker();
     private final ByteArrayOutputStream outbound = new ByteArrayOutputStream();
-    private final List<Integer> outboundFds = new ArrayList<>();
+    /** The fds of each BytesWithFds written, by the offset in {@link #outbound} where its frame begins. */
+    private final java.util.Map<Integer, int[]> outboundFds = new java.util.HashMap<>();
     private long streamOffset;
     private int chunkStep;
     private boolean closed;
@@ -289,9 +290,11 @@ final class ConnectionChannel implements AutoCloseable {
         for (Object o; (o = channel.readOutbound()) != null; ) {
             try {
                 if (o instanceof BytesWithFds b) {
-                    for (int i = 0; i < b.fds().size(); i++) {
-                        outboundFds.add(b.fds().take(i));
+                    int[] fds = new int[b.fds().size()];
+                    for (int i = 0; i < fds.length; i++) {
+                        fds[i] = b.fds().take(i);
                     }
+                    outboundFds.put(outbound.size(), fds);
                     outbound.writeBytes(ByteBufUtil.getBytes(b.content()));
                 } else {
                     outbound.writeBytes(ByteBufUtil.getBytes((ByteBuf) o));
@@ -308,13 +311,17 @@ final class ConnectionChannel implements AutoCloseable {
             if (all.length - at < size) {
                 break;
             }
-            int[] fds = out.isEmpty() ? outboundFds.stream().mapToInt(Integer::intValue).toArray() : new int[0];
-            out.add(new Reply(java.util.Arrays.copyOfRange(all, at, at + size), fds));
+            int[] fds = outboundFds.remove(at);
+            out.add(new Reply(java.util.Arrays.copyOfRange(all, at, at + size), fds != null ? fds : new int[0]));
             at += size;
         }
-        if (!out.isEmpty()) {
-            outboundFds.clear();
+        // The fds of a frame not complete yet stay with it, at its offset in what is left.
+        java.util.Map<Integer, int[]> left = new java.util.HashMap<>();
+        for (var e : outboundFds.entrySet()) {
+            left.put(e.getKey() - at, e.getValue());
         }
+        outboundFds.clear();
+        outboundFds.putAll(left);
         outbound.reset();
         outbound.write(all, at, all.length - at);
         return out;
@@ -377,9 +384,15 @@ final class ConnectionChannel implements AutoCloseable {
         for (Reply r : left) {
             r.closeFds();
         }
+        List<int[]> partial = List.copyOf(outboundFds.values());
+        outboundFds.clear();
+        for (int[] fds : partial) {
+            new Reply(new byte[0], fds).closeFds();
+        }
         assertThat(handler.teardown()).as("teardown").isDone();
         runtime.close();
         assertThat(left).as("replies the test did not read").isEmpty();
         assertThat(more).as("messages left in the channel").isFalse();
+        assertThat(partial).as("fds of a reply written only in part").isEmpty();
     }
 }

@@ -63,6 +63,15 @@ final class TestFds {
         assertThat(target(fd)).as("fd %d (%s) is closed", fd, target).isNotEqualTo(target);
     }
 
+    /**
+     * Asserts that {@code fd} still shows {@code target}. A test opens such an fd right after the server closed
+     * one of its own (the kernel hands out the lowest free number, so it usually gets that very number) and checks
+     * it at the end: had the server closed its fd a second time, this one would be gone.
+     */
+    static void assertOpen(int fd, String target) {
+        assertThat(target(fd)).as("fd %d is still open", fd).isEqualTo(target);
+    }
+
     /** Signals eventfd {@code fd} once. */
     static void signal(int fd) {
         try {
