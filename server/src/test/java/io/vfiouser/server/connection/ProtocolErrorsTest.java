@@ -142,6 +142,8 @@ class ProtocolErrorsTest {
         long size = beyond == 0 || beyond == 1 ? ServerOptions.DEFAULT.maxMessageSize() + beyond : beyond;
         int fd = TestFds.memfd();
         String target = TestFds.target(fd);
+        int reuse;
+        String reuseTarget;
         try (ConnectionChannel c = ConnectionChannel.negotiated(UnitDevices.basic(), device)) {
             if (size == ServerOptions.DEFAULT.maxMessageSize()) {
                 // The maximum itself is a valid size: this is the control case (a 1 MiB + 32 REGION_WRITE is refused
@@ -156,7 +158,11 @@ class ProtocolErrorsTest {
             assertThat(c.reply().bytes()).isEqualTo(errorReply(0x0e0f, 10, Errno.EINVAL));
             assertThat(c.isOpen()).isFalse();
             TestFds.assertClosed(fd, target);
+            reuse = TestFds.memfd();
+            reuseTarget = TestFds.target(reuse);
         }
+        TestFds.assertOpen(reuse, reuseTarget);
+        TestFds.close(reuse);
     }
 
     /** A framing fault on a NO_REPLY command: no reply at all, only the close. */

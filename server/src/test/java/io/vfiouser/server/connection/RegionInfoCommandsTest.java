@@ -16,6 +16,8 @@ import io.vfiouser.transport.linux.Linux;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -124,6 +126,31 @@ class RegionInfoCommandsTest {
                 }
             } finally {
                 r.closeFds();
+            }
+        }
+    }
+
+    /**
+     * Info commands behind a device access that has not completed wait for it, and come out in arrival order, each
+     * with its own fds: the region's memfd with the region info, the two doorbells with the io fds.
+     */
+    @Test
+    void infoCommandsWaitBehindAPendingAccessAndKeepTheirFds() throws Exception {
+        try (ConnectionChannel c = ConnectionChannel.negotiated(UnitDevices.full(), device)) {
+            CompletableFuture<Void> held = device.holdNextAccess();
+            c.sendAll(command(1, VfioUserCommand.REGION_READ, le(8, 0, 4, BAR0, 4, 4)), regionInfo(2, 4096, BAR2),
+                    ioFds(3, 4096, 0, BAR0, 0), regionInfo(4, 32, 9));
+            c.assertNoReply();
+            held.complete(null);
+            List<ConnectionChannel.Reply> replies = c.replies();
+            try {
+                assertThat(replies).extracting(ConnectionChannel.Reply::msgId).containsExactly(1, 2, 3, 4);
+                assertThat(replies).extracting(r -> r.fds().length).containsExactly(0, 1, 2, 0);
+                assertThat(TestFds.target(replies.get(1).fds()[0])).startsWith("/memfd:");
+                assertThat(Linux.isEventFd(replies.get(2).fds()[0])).isTrue();
+                assertThat(replies.get(3).error()).isEqualTo(Errno.EINVAL);
+            } finally {
+                replies.forEach(ConnectionChannel.Reply::closeFds);
             }
         }
     }

@@ -125,6 +125,8 @@ class SetIrqsCommandsTest {
     @Test
     void deassignReplaceAndDisableCloseTheServersCopies() throws Exception {
         int[] given = give(0, VECTORS);
+        int[] reuse;
+        String[] reuseTargets;
         try (ConnectionChannel c = ConnectionChannel.negotiated(UnitDevices.full(), device)) {
             c.send(setIrqs(1, TRIGGER | EVENTFD, MSIX, 0, VECTORS), given);
             assertApplied(c, 1);
@@ -132,6 +134,9 @@ class SetIrqsCommandsTest {
             assertApplied(c, 2);
             TestFds.assertClosed(given[1], EVENTFD_TARGET);
             TestFds.assertClosed(given[2], EVENTFD_TARGET);
+            // Taking the freed numbers: a second close of the server's copies (later, or at teardown) would hit these.
+            reuse = new int[] {TestFds.memfd(), TestFds.memfd()};
+            reuseTargets = new String[] {TestFds.target(reuse[0]), TestFds.target(reuse[1])};
             assertThat(TestFds.target(given[0])).isEqualTo(EVENTFD_TARGET);
             c.send(setIrqs(3, TRIGGER | NONE, MSIX, 0, VECTORS));
             assertApplied(c, 3);
@@ -153,6 +158,9 @@ class SetIrqsCommandsTest {
             assertApplied(c, 7);
             assertThat(signals()).containsExactly(0, 0, 0, 0);
         }
+        TestFds.assertOpen(reuse[0], reuseTargets[0]);
+        TestFds.assertOpen(reuse[1], reuseTargets[1]);
+        TestFds.close(reuse);
     }
 
     /** An fd that is not an eventfd: EINVAL, every fd of the request closed, nothing assigned. */
@@ -161,15 +169,21 @@ class SetIrqsCommandsTest {
         int memfd = TestFds.memfd();
         String memfdTarget = TestFds.target(memfd);
         int[] eventfd = give(0, 1);
+        int reuse;
+        String reuseTarget;
         try (ConnectionChannel c = ConnectionChannel.negotiated(UnitDevices.full(), device)) {
             c.send(setIrqs(1, TRIGGER | EVENTFD, MSIX, 0, 2), eventfd[0], memfd);
             c.assertError(1, VfioUserCommand.DEVICE_SET_IRQS, Errno.EINVAL);
             TestFds.assertClosed(memfd, memfdTarget);
             TestFds.assertClosed(eventfd[0], EVENTFD_TARGET);
+            reuse = TestFds.memfd();
+            reuseTarget = TestFds.target(reuse);
             c.send(setIrqs(2, TRIGGER | NONE, MSIX, 0, VECTORS));
             assertApplied(c, 2);
             assertThat(signals()).as("nothing was assigned").containsExactly(0, 0, 0, 0);
         }
+        TestFds.assertOpen(reuse, reuseTarget);
+        TestFds.close(reuse);
     }
 
     @Test

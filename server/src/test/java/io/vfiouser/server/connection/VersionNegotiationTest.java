@@ -176,13 +176,19 @@ class VersionNegotiationTest {
     void fdsOnVersionCloseTheConnectionWithoutAReplyAndAreClosed() throws Exception {
         int fd = TestFds.memfd();
         String target = TestFds.target(fd);
+        int reuse;
+        String reuseTarget;
         try (ConnectionChannel c = ConnectionChannel.open(UnitDevices.basic(), device)) {
             c.send(versionCommand(1, 0, version(0, 0, QEMU_JSON)), fd);
             c.assertNoReply();
             assertThat(c.isOpen()).isFalse();
             TestFds.assertClosed(fd, target);
+            reuse = TestFds.memfd();
+            reuseTarget = TestFds.target(reuse);
             assertThat(device.takeCalls()).doesNotContain("attached");
         }
+        TestFds.assertOpen(reuse, reuseTarget);
+        TestFds.close(reuse);
     }
 
     /** Any command before VERSION: EINVAL echoing it, then the connection closes; the device never sees it. */
