@@ -53,6 +53,7 @@ public final class SharedPageWatcher implements AutoCloseable {
 
     private final Listener listener;
     private final long spinNanos;
+    private final long firstSleepNanos;
     private final long maxSleepNanos;
     private final Thread thread;
     private final AtomicLong scans = new AtomicLong();
@@ -73,9 +74,15 @@ public final class SharedPageWatcher implements AutoCloseable {
      * @param maxSleep the longest sleep while idle: the worst delay for a write nobody {@link #wake}s it for
      */
     public SharedPageWatcher(String name, Duration spin, Duration maxSleep, Listener listener) {
+        this(name, spin, Duration.ofNanos(FIRST_SLEEP_NANOS), maxSleep, listener);
+    }
+
+    /** With the first sleep given too (tests: a watcher that sleeps an hour at once shows what {@link #wake} does). */
+    SharedPageWatcher(String name, Duration spin, Duration firstSleep, Duration maxSleep, Listener listener) {
         this.listener = Objects.requireNonNull(listener, "listener");
         this.spinNanos = spin.toNanos();
-        this.maxSleepNanos = Math.max(FIRST_SLEEP_NANOS, maxSleep.toNanos());
+        this.firstSleepNanos = Math.max(1, firstSleep.toNanos());
+        this.maxSleepNanos = Math.max(firstSleepNanos, maxSleep.toNanos());
         if (spinNanos < 0) {
             throw new IllegalArgumentException("negative spin " + spin);
         }
@@ -166,7 +173,7 @@ public final class SharedPageWatcher implements AutoCloseable {
 
     private void run() {
         long lastChange = System.nanoTime();
-        long sleep = FIRST_SLEEP_NANOS;
+        long sleep = firstSleepNanos;
         while (!closed) {
             boolean changed;
             try {
@@ -179,7 +186,7 @@ public final class SharedPageWatcher implements AutoCloseable {
             if (changed || woken) {
                 woken = false;
                 lastChange = System.nanoTime();
-                sleep = FIRST_SLEEP_NANOS;
+                sleep = firstSleepNanos;
                 continue;
             }
             if (System.nanoTime() - lastChange < spinNanos) {

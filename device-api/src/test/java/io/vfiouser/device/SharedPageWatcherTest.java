@@ -74,8 +74,25 @@ class SharedPageWatcherTest {
         }
     }
 
+    /** A watcher that sleeps an hour at a time sees a write only because {@link SharedPageWatcher#wake} ends the sleep. */
     @Test
-    void aSleepingWatcherSeesAWriteAndWakeMakesItLookAtOnce() throws Exception {
+    void wakeEndsASleep() throws Exception {
+        Recorder r = new Recorder();
+        try (Arena arena = Arena.ofShared();
+             SharedPageWatcher w = new SharedPageWatcher("hour-sleeper", Duration.ZERO, Duration.ofHours(1),
+                     Duration.ofHours(1), r)) {
+            MemorySegment page = arena.allocate(4096, 4096);
+            w.watch(0, page, 0);
+            awaitScans(w);
+            awaitParked("hour-sleeper"); // asleep for an hour, no wake pending
+            write(page, 0, 42);
+            w.wake();
+            assertThat(r.next()).isEqualTo(new Change(0, 42));
+        }
+    }
+
+    @Test
+    void anIdleWatcherSleepsLongerEachTime() throws Exception {
         Recorder r = new Recorder();
         try (Arena arena = Arena.ofShared();
              SharedPageWatcher w = new SharedPageWatcher("test-watcher", Duration.ZERO, Duration.ofSeconds(30), r)) {
@@ -83,15 +100,15 @@ class SharedPageWatcherTest {
             w.watch(0, page, 0);
             awaitScans(w);
             long sleeps = w.sleeps();
-            // Idle: the watcher goes to sleep, longer each time (up to 30 s), and does not spin.
+            long scans = w.scans();
             while (w.sleeps() < sleeps + 12) {
                 Thread.onSpinWait();
             }
-            long scans = w.scans();
-            write(page, 0, 42);
-            w.wake();
-            assertThat(r.next()).isEqualTo(new Change(0, 42));
-            assertThat(w.scans() - scans).as("scans to see it after a wake").isLessThan(5);
+            long slept = w.sleeps() - sleeps;
+            assertThat(w.scans() - scans).as("idle with no spin: one scan per sleep, no spinning between")
+                    .isLessThanOrEqualTo(slept + 1);
+            write(page, 0, 7);
+            assertThat(r.next()).as("seen at the end of a sleep, without a wake").isEqualTo(new Change(0, 7));
         }
     }
 
@@ -152,6 +169,18 @@ class SharedPageWatcherTest {
             assertThatThrownBy(() -> w.watch(0, page, 2)).isInstanceOf(IllegalArgumentException.class);
             assertThatThrownBy(() -> w.watch(0, page, 64)).isInstanceOf(IllegalArgumentException.class);
             assertThatThrownBy(() -> w.watch(-1, page, 0)).isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
+    /** Waits until the thread called {@code name} is parked with a timeout (the watcher's only timed wait). */
+    private static void awaitParked(String name) {
+        while (true) {
+            for (Thread t : Thread.getAllStackTraces().keySet()) {
+                if (t.getName().equals(name) && t.getState() == Thread.State.TIMED_WAITING) {
+                    return;
+                }
+            }
+            Thread.onSpinWait();
         }
     }
 

@@ -76,6 +76,10 @@ final class CommandDispatcher {
             throw new VfioUserProtocolException(Errno.EINVAL, "unknown command " + m.header().command());
         }
         CommandRules.Rule rule = CommandRules.check(command, connection.migration().state());
+        if (command == VfioUserCommand.DEVICE_RESET && !runtime.description().resetSupported()) {
+            // Refused before its quiesce, like any refused command: a device without reset is not paused for one.
+            throw invalid("the device does not support DEVICE_RESET");
+        }
         if (rule.needsQuiesce()) {
             return quiesce().thenCompose(ok -> run(command, m));
         }
@@ -299,10 +303,8 @@ final class CommandDispatcher {
 
     // ------------------------------------------------------------------------------------ reset, features
 
+    /** Runs quiesced ({@link CommandRules}); a device without reset support was refused in {@link #dispatch}. */
     private CompletableFuture<VfioUserMessage> deviceReset(VfioUserMessage m) {
-        if (!runtime.description().resetSupported()) {
-            throw invalid("the device does not support DEVICE_RESET");
-        }
         VfioUserHeader header = m.header();
         return connection.reset(ResetReason.CLIENT_REQUEST).thenApply(ok -> VfioUserMessage.reply(header, null));
     }

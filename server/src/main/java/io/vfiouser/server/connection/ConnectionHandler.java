@@ -464,9 +464,12 @@ public final class ConnectionHandler extends ChannelInboundHandlerAdapter implem
         cancelNegotiationDeadline();
         warnings.info("{}: negotiated version 0.{} with {}", name, agreed.minor(),
                 LogText.escape(String.valueOf(agreed.client())));
-        VfioUserMessage reply = VfioUserMessage.reply(header, agreed.reply());
-        trace("->", reply);
-        ctx.writeAndFlush(reply, ctx.voidPromise());
+        if (!header.isNoReply()) {
+            // A VERSION flagged NO_REPLY negotiates like any other, but is never answered (digest 1.3).
+            VfioUserMessage reply = VfioUserMessage.reply(header, agreed.reply());
+            trace("->", reply);
+            ctx.writeAndFlush(reply, ctx.voidPromise());
+        }
         connection.announce();
     }
 

@@ -7,6 +7,8 @@ import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.MockTicker;
+import io.netty.util.concurrent.Ticker;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserFrameDecoder;
 import io.vfiouser.codec.VfioUserHeader;
@@ -49,15 +51,20 @@ final class ConnectionChannel implements AutoCloseable {
     final Connection connection;
     final ConnectionHandler handler;
     final PolledWatchers watchers = new PolledWatchers();
+    /** The clock of the channel's event loop: it stands still unless {@link #advanceTime} moves it. */
+    private final MockTicker clock = Ticker.newMockTicker();
     private final ByteArrayOutputStream outbound = new ByteArrayOutputStream();
-    private final List<Integer> outboundFds = new ArrayList<>();
+    /** The fds of each BytesWithFds written, by the offset in {@link #outbound} where its frame begins. */
+    private final java.util.Map<Integer, int[]> outboundFds = new java.util.HashMap<>();
     private long streamOffset;
     private int chunkStep;
     private boolean closed;
 
     private ConnectionChannel(DeviceRuntime runtime, ServerOptions options) throws Exception {
         this.runtime = runtime;
-        this.channel = new EmbeddedChannel(false, false);
+        // The channel's clock moves only when a test moves it (advanceTime): a slow test never meets the
+        // negotiation deadline by accident, and a test of the deadline is exact to the nanosecond.
+        this.channel = EmbeddedChannel.builder().register(false).hasDisconnect(false).ticker(clock).build();
         // As HostedDevice does: the encoder writes the server's DMA requests in the configured layout.
         channel.attr(io.vfiouser.codec.DmaLayout.ATTRIBUTE).set(options.dmaLayout());
         this.connection = new Connection(runtime, options, channel, watchers,
@@ -173,11 +180,35 @@ final class ConnectionChannel implements AutoCloseable {
         sendStream(concat(frames), new int[0]);
     }
 
+    /**
+     * Sends a large frame in reads of about 64 KiB, as a socket delivers one (the odd small chunks of
+     * {@link #send} would take minutes for a megabyte under paranoid leak detection).
+     */
+    void sendLarge(byte[] frame) {
+        sendStream(frame, new int[0], 1 << 16);
+    }
+
     private void sendStream(byte[] bytes, int[] fds) {
+        sendStream(bytes, fds, 0);
+    }
+
+    /** {@code chunkSize} 0: odd chunks of 1 to 13 bytes; else chunks of {@code chunkSize} bytes less 0 to 12. */
+    private void sendStream(byte[] bytes, int[] fds, int chunkSize) {
         int at = 0;
         boolean first = true;
         while (at < bytes.length) {
-            int next = Math.min(bytes.length, at + 1 + (chunkStep++ * 5) % 13);
+            if (!channel.isOpen()) {
+                // A closed connection reads nothing more, as a closed socket would not: the rest of the stream is
+                // dropped, and fds never delivered are closed (the kernel closes those of an unread socket).
+                if (first) {
+                    for (int fd : fds) {
+                        FdSet.closeQuietly(fd);
+                    }
+                }
+                break;
+            }
+            int step = (chunkStep++ * 5) % 13;
+            int next = Math.min(bytes.length, at + (chunkSize == 0 ? 1 + step : chunkSize - step));
             if (first && fds.length > 0) {
                 channel.pipeline().fireChannelRead(new ReceivedFds(FdSet.of(fds), streamOffset + at,
                         streamOffset + next - 1));
@@ -199,6 +230,15 @@ final class ConnectionChannel implements AutoCloseable {
         channel.runPendingTasks();
         channel.runScheduledPendingTasks();
         channel.runPendingTasks();
+    }
+
+    /**
+     * Moves the channel's clock on by {@code by} and runs what became due (the negotiation deadline, for one): no
+     * test waits for real time.
+     */
+    void advanceTime(java.time.Duration by) {
+        clock.advance(by.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+        runTasks();
     }
 
     // ------------------------------------------------------------------------------------------- replies
@@ -260,9 +300,11 @@ final class ConnectionChannel implements AutoCloseable {
         for (Object o; (o = channel.readOutbound()) != null; ) {
             try {
                 if (o instanceof BytesWithFds b) {
-                    for (int i = 0; i < b.fds().size(); i++) {
-                        outboundFds.add(b.fds().take(i));
+                    int[] fds = new int[b.fds().size()];
+                    for (int i = 0; i < fds.length; i++) {
+                        fds[i] = b.fds().take(i);
                     }
+                    outboundFds.put(outbound.size(), fds);
                     outbound.writeBytes(ByteBufUtil.getBytes(b.content()));
                 } else {
                     outbound.writeBytes(ByteBufUtil.getBytes((ByteBuf) o));
@@ -279,13 +321,17 @@ final class ConnectionChannel implements AutoCloseable {
             if (all.length - at < size) {
                 break;
             }
-            int[] fds = out.isEmpty() ? outboundFds.stream().mapToInt(Integer::intValue).toArray() : new int[0];
-            out.add(new Reply(java.util.Arrays.copyOfRange(all, at, at + size), fds));
+            int[] fds = outboundFds.remove(at);
+            out.add(new Reply(java.util.Arrays.copyOfRange(all, at, at + size), fds != null ? fds : new int[0]));
             at += size;
         }
-        if (!out.isEmpty()) {
-            outboundFds.clear();
+        // The fds of a frame not complete yet stay with it, at its offset in what is left.
+        java.util.Map<Integer, int[]> left = new java.util.HashMap<>();
+        for (var e : outboundFds.entrySet()) {
+            left.put(e.getKey() - at, e.getValue());
         }
+        outboundFds.clear();
+        outboundFds.putAll(left);
         outbound.reset();
         outbound.write(all, at, all.length - at);
         return out;
@@ -357,9 +403,15 @@ final class ConnectionChannel implements AutoCloseable {
         for (Reply r : left) {
             r.closeFds();
         }
+        List<int[]> partial = List.copyOf(outboundFds.values());
+        outboundFds.clear();
+        for (int[] fds : partial) {
+            new Reply(new byte[0], fds).closeFds();
+        }
         assertThat(handler.teardown()).as("teardown").isDone();
         runtime.close();
         assertThat(left).as("replies the test did not read").isEmpty();
         assertThat(more).as("messages left in the channel").isFalse();
+        assertThat(partial).as("fds of a reply written only in part").isEmpty();
     }
 }

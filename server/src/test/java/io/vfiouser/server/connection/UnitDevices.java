@@ -1,11 +1,15 @@
 package io.vfiouser.server.connection;
 
 import io.vfiouser.device.DeviceDescription;
+import io.vfiouser.device.IoEventFd;
 import io.vfiouser.device.MigrationSupport;
 import io.vfiouser.device.MmapArea;
+import io.vfiouser.device.pci.MsiCapability;
+import io.vfiouser.device.pci.MsixCapability;
 import io.vfiouser.device.pci.PciIdentity;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.pci.PciExpressCapability;
+import java.util.OptionalLong;
 
 /** The device descriptions of the connection's unit tests. */
 final class UnitDevices {
@@ -65,6 +69,47 @@ final class UnitDevices {
                 .intx()
                 .resetSupported(true)
                 .migration(support)
+                .build();
+    }
+
+    /** BAR4 of {@link #full()}: the MSI-X table at 0 and its PBA at {@link #MSIX_PBA}. */
+    static final int BAR4 = 4;
+    /** The MSI-X PBA's offset in {@link #BAR4}. */
+    static final int MSIX_PBA = 0x800;
+    /** Vectors of MSI and of MSI-X in {@link #full()}. */
+    static final int VECTORS = 4;
+    /** The doorbells of {@link #full()} in BAR0: any 4-byte write at 0x100, a 2-byte write of 0xabcd at 0x108. */
+    static final IoEventFd DOORBELL = new IoEventFd(BAR0, 0x100, 4, OptionalLong.empty());
+    static final IoEventFd DOORBELL_MATCH = new IoEventFd(BAR0, 0x108, 2, OptionalLong.of(0xabcd));
+    /** The mmappable areas of {@link #full()}'s BAR2 (16 KiB): its first page and its last two. */
+    static final MmapArea AREA_LOW = new MmapArea(0, 0x1000);
+    static final MmapArea AREA_HIGH = new MmapArea(0x2000, 0x2000);
+
+    /**
+     * Everything a region and interrupt query can meet: BAR0 (device registers, two doorbells), BAR2 (16 KiB of
+     * shared memory, two mmappable areas), BAR4 (MSI-X table and PBA), INTx, MSI and MSI-X with
+     * {@link #VECTORS} vectors each, ERR and REQ, PCIe with FLR, DEVICE_RESET supported.
+     */
+    static DeviceDescription full() {
+        return DeviceDescription.builder("unit-full", PciIdentity.of(0x4a56, 0x0004, 0xff0000))
+                .region(Region.bar(BAR0, 0x1000).build())
+                .region(Region.bar(BAR2, 0x4000).mmappable(AREA_LOW, AREA_HIGH).build())
+                .region(Region.bar(BAR4, 0x1000).build())
+                .capability(new MsiCapability(VECTORS))
+                .capability(new MsixCapability(VECTORS, BAR4, 0, BAR4, MSIX_PBA))
+                .capability(new PciExpressCapability(PciExpressCapability.DeviceType.ENDPOINT, true))
+                .intx()
+                .ioEventFd(DOORBELL)
+                .ioEventFd(DOORBELL_MATCH)
+                .build();
+    }
+
+    /** {@link #basic()} without DEVICE_RESET, without ERR and REQ. */
+    static DeviceDescription withoutReset() {
+        return DeviceDescription.builder("unit-noreset", PciIdentity.of(0x4a56, 0x0005, 0xff0000))
+                .region(Region.bar(BAR0, 0x1000).build())
+                .errorAndRequestIrqs(false, false)
+                .resetSupported(false)
                 .build();
     }
 }
