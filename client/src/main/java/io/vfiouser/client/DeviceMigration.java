@@ -4,12 +4,12 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.DeviceFeature;
-import io.vfiouser.codec.message.DmaLoggingControl;
-import io.vfiouser.codec.message.DmaLoggingReport;
-import io.vfiouser.codec.message.MigData;
-import io.vfiouser.codec.message.MigDataRead;
-import io.vfiouser.codec.message.MigDeviceState;
+import io.vfiouser.codec.payload.DeviceFeature;
+import io.vfiouser.codec.payload.DmaLoggingControl;
+import io.vfiouser.codec.payload.DmaLoggingReport;
+import io.vfiouser.codec.payload.MigData;
+import io.vfiouser.codec.payload.MigDataRead;
+import io.vfiouser.codec.payload.MigDeviceState;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 

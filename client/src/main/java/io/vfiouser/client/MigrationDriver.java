@@ -1,9 +1,9 @@
 package io.vfiouser.client;
 
 import io.netty.buffer.ByteBuf;
-import io.vfiouser.codec.message.DeviceFeature;
-import io.vfiouser.codec.message.DmaLoggingControl;
-import io.vfiouser.codec.message.MigDeviceState;
+import io.vfiouser.codec.payload.DeviceFeature;
+import io.vfiouser.codec.payload.DmaLoggingControl;
+import io.vfiouser.codec.payload.MigDeviceState;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;

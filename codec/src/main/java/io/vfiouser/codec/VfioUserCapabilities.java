@@ -20,7 +20,7 @@ import java.util.OptionalLong;
  *
  * <p>An instance remembers which keys were given: the getters answer the given value or the default of an absent
  * key, and {@link #toJson()} writes compact JSON with the given keys only (the NUL terminator is added by
- * {@link io.vfiouser.codec.message.VersionPayload}). Unknown keys are ignored when parsing.
+ * {@link io.vfiouser.codec.payload.VersionPayload}). Unknown keys are ignored when parsing.
  */
 public final class VfioUserCapabilities {
     /** The spec's default {@code max_msg_fds}; QEMU assumes 8 when a server omits the key. */

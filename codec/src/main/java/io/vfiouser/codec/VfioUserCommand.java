@@ -1,27 +1,27 @@
 package io.vfiouser.codec;
 
-import static io.vfiouser.codec.message.PayloadDecoder.NONE;
-import static io.vfiouser.codec.message.PayloadDecoder.of;
+import static io.vfiouser.codec.payload.PayloadDecoder.NONE;
+import static io.vfiouser.codec.payload.PayloadDecoder.of;
 
-import io.vfiouser.codec.message.DeviceFeature;
-import io.vfiouser.codec.message.DeviceInfo;
-import io.vfiouser.codec.message.DmaAccess;
-import io.vfiouser.codec.message.DmaMapRequest;
-import io.vfiouser.codec.message.DmaUnmapReply;
-import io.vfiouser.codec.message.DmaUnmapRequest;
-import io.vfiouser.codec.message.IrqInfo;
-import io.vfiouser.codec.message.MigData;
-import io.vfiouser.codec.message.MigDataRead;
-import io.vfiouser.codec.message.PayloadDecoder;
-import io.vfiouser.codec.message.RegionAccess;
-import io.vfiouser.codec.message.RegionInfo;
-import io.vfiouser.codec.message.RegionInfoRequest;
-import io.vfiouser.codec.message.RegionIoFds;
-import io.vfiouser.codec.message.RegionIoFdsRequest;
-import io.vfiouser.codec.message.RegionWriteMulti;
-import io.vfiouser.codec.message.RegionWriteMultiReply;
-import io.vfiouser.codec.message.SetIrqs;
-import io.vfiouser.codec.message.VersionPayload;
+import io.vfiouser.codec.payload.DeviceFeature;
+import io.vfiouser.codec.payload.DeviceInfo;
+import io.vfiouser.codec.payload.DmaAccess;
+import io.vfiouser.codec.payload.DmaMapRequest;
+import io.vfiouser.codec.payload.DmaUnmapReply;
+import io.vfiouser.codec.payload.DmaUnmapRequest;
+import io.vfiouser.codec.payload.IrqInfo;
+import io.vfiouser.codec.payload.MigData;
+import io.vfiouser.codec.payload.MigDataRead;
+import io.vfiouser.codec.payload.PayloadDecoder;
+import io.vfiouser.codec.payload.RegionAccess;
+import io.vfiouser.codec.payload.RegionInfo;
+import io.vfiouser.codec.payload.RegionInfoRequest;
+import io.vfiouser.codec.payload.RegionIoFds;
+import io.vfiouser.codec.payload.RegionIoFdsRequest;
+import io.vfiouser.codec.payload.RegionWriteMulti;
+import io.vfiouser.codec.payload.RegionWriteMultiReply;
+import io.vfiouser.codec.payload.SetIrqs;
+import io.vfiouser.codec.payload.VersionPayload;
 
 /**
  * The vfio-user commands (spec §3.0), each with the decoders of its request and reply payloads. Code 14 (the

@@ -2,7 +2,7 @@ package io.vfiouser.codec;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.util.AbstractReferenceCounted;
-import io.vfiouser.codec.message.VfioUserPayload;
+import io.vfiouser.codec.payload.VfioUserPayload;
 import io.vfiouser.transport.FdSet;
 import java.util.Objects;
 

@@ -5,7 +5,7 @@ import io.netty.channel.ChannelHandler.Sharable;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.CorruptedFrameException;
 import io.netty.handler.codec.MessageToMessageDecoder;
-import io.vfiouser.codec.message.VfioUserPayload;
+import io.vfiouser.codec.payload.VfioUserPayload;
 import io.vfiouser.transport.BytesWithFds;
 import io.vfiouser.transport.FdSet;
 import java.util.List;

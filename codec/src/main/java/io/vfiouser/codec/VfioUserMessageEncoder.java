@@ -8,7 +8,7 @@ import io.netty.channel.ChannelHandler.Sharable;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.EncoderException;
 import io.netty.handler.codec.MessageToMessageEncoder;
-import io.vfiouser.codec.message.VfioUserPayload;
+import io.vfiouser.codec.payload.VfioUserPayload;
 import io.vfiouser.transport.BytesWithFds;
 import java.util.List;
 import java.util.Objects;

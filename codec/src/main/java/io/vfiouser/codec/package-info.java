@@ -7,6 +7,6 @@
  * {@link io.vfiouser.codec.VfioUserInvalidMessage}). Outbound, {@link io.vfiouser.codec.VfioUserMessageEncoder}
  * turns messages into {@code ByteBuf}s, or into one {@code BytesWithFds} for a message that carries fds.
  *
- * <p>All integers on the wire are little-endian. Payload layouts live in {@link io.vfiouser.codec.message}.
+ * <p>All integers on the wire are little-endian. Payload layouts live in {@link io.vfiouser.codec.payload}.
  */
 package io.vfiouser.codec;

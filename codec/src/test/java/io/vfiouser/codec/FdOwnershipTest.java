@@ -5,10 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.netty.channel.embedded.EmbeddedChannel;
-import io.vfiouser.codec.message.DmaAccess;
-import io.vfiouser.codec.message.DmaMapRequest;
-import io.vfiouser.codec.message.IoFdEntry;
-import io.vfiouser.codec.message.RegionIoFds;
+import io.vfiouser.codec.payload.DmaAccess;
+import io.vfiouser.codec.payload.DmaMapRequest;
+import io.vfiouser.codec.payload.IoFdEntry;
+import io.vfiouser.codec.payload.RegionIoFds;
 import io.vfiouser.transport.BytesWithFds;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.ReceivedFds;

@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
-import io.vfiouser.codec.message.DmaLoggingControl;
-import io.vfiouser.codec.message.DmaLoggingReport;
-import io.vfiouser.codec.message.MigDeviceState;
+import io.vfiouser.codec.payload.DmaLoggingControl;
+import io.vfiouser.codec.payload.DmaLoggingReport;
+import io.vfiouser.codec.payload.MigDeviceState;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 

@@ -7,7 +7,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.vfiouser.codec.VfioUserCapabilities.Migration;
 import io.vfiouser.codec.VfioUserCapabilities.TwinSocket;
-import io.vfiouser.codec.message.VersionPayload;
+import io.vfiouser.codec.payload.VersionPayload;
 import io.vfiouser.transport.linux.Errno;
 import java.util.List;
 import java.util.OptionalInt;

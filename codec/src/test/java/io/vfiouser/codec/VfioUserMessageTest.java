@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.embedded.EmbeddedChannel;
-import io.vfiouser.codec.message.DeviceInfo;
-import io.vfiouser.codec.message.DmaAccess;
-import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.codec.payload.DeviceInfo;
+import io.vfiouser.codec.payload.DmaAccess;
+import io.vfiouser.codec.payload.RegionAccess;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Errno;
 import org.junit.jupiter.api.Test;

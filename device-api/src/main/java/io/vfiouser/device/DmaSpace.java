@@ -20,16 +20,17 @@ public interface DmaSpace {
     CompletableFuture<Void> write(long address, ByteBuffer src);
 
     /**
-     * Runs {@code access} on the guest memory {@code [address, address + length)} of one shared mapping, which
+     * Runs {@code action} on the guest memory {@code [address, address + length)} of one shared mapping, which
      * stays mapped until it returns; the segment must not be used afterwards. By default the segment is a private
-     * copy of the guest bytes whose changes are written back when {@code access} returns (also when it throws):
+     * copy of the guest bytes whose changes are written back when {@code action} returns (also when it throws):
      * a client can shrink the file behind its memory at any time, and the JVM's recovery from the resulting
      * SIGBUS is not memory-safe for narrow loads in compiled code, so devices never touch the shared pages
-     * directly unless the server is configured for it. Writes are logged as dirty when {@code write} is set.
-     * Throws {@link DmaException} when the range is not inside one shared mapping with the needed permission, or
-     * the memory behind it is gone.
+     * directly unless the server is configured for it. With {@link Access#READ} the segment is read-only and the
+     * mapping needs READ permission; with {@link Access#WRITE} the segment is writable, the mapping needs WRITE
+     * permission, and the range is logged as dirty. Throws {@link DmaException} when the range is not inside one
+     * shared mapping with the needed permission, or the memory behind it is gone.
      */
-    <T> T withSegment(long address, long length, boolean write, Function<MemorySegment, T> access)
+    <T> T withSegment(long address, long length, Access access, Function<MemorySegment, T> action)
             throws DmaException;
 
     /** Records that the device wrote {@code [address, address + length)} (for dirty-page logging). */

@@ -33,6 +33,18 @@ public interface VfioUserDevice {
      */
     CompletableFuture<Void> regionWrite(int region, long offset, ByteBuffer src);
 
+    /**
+     * The file behind region {@code region}'s shared memory, for a region the description marks
+     * {@link Region.Backing#DEVICE device-backed}: called once per such region when the device is hosted, before
+     * any client connects, in increasing region order. The server takes the returned fd, checks it and closes it
+     * exactly once (see {@link RegionBacking}); if this method throws, hosting fails and the fds already handed
+     * over for other regions are closed.
+     */
+    default RegionBacking regionBacking(int region) {
+        throw new UnsupportedOperationException("region " + region + " is device-backed, but the device "
+                + getClass().getName() + " does not implement regionBacking");
+    }
+
     /** A client negotiated; {@code context} (DMA, interrupts, log) stays valid until {@link #detached()}. */
     default void attached(DeviceContext context) {
     }

@@ -26,7 +26,7 @@ import org.apache.logging.log4j.Logger;
  *       DEVICE_SET_IRQS would have: none at first.</li>
  *   <li>{@link #dma()} is the guest memory the test gave (a fake memory), or fails for a device that does no DMA.</li>
  *   <li>{@link #log()} is the logger the server gives the device, {@code io.vfiouser.device.<name>}.</li>
- *   <li>{@link #regionMemory} fails: no region is memory-backed here.</li>
+ *   <li>{@link #regionMemory} and {@link #areaMemory} fail: no region has shared memory here.</li>
  * </ul>
  *
  * Thread-safe: a device may signal from its own threads while the test reads the events.
@@ -91,6 +91,11 @@ public final class FakeDeviceContext implements DeviceContext, Interrupts {
     @Override
     public MemorySegment regionMemory(int region) {
         throw new IllegalArgumentException("no memory-backed region " + region + " in this fake");
+    }
+
+    @Override
+    public MemorySegment areaMemory(int region, int area) {
+        throw new IllegalArgumentException("no mmappable area in this fake: region " + region + " area " + area);
     }
 
     @Override

@@ -106,7 +106,7 @@ class AdmissionTest {
             // The attached client is untouched.
             assertThat(attached.isOpen()).isTrue();
             assertThat(Wire.errno(attached, io.vfiouser.codec.VfioUserCommand.DEVICE_GET_INFO,
-                    io.vfiouser.codec.message.DeviceInfo.request())).isZero();
+                    io.vfiouser.codec.payload.DeviceInfo.request())).isZero();
         }
     }
 
@@ -128,7 +128,7 @@ class AdmissionTest {
             Conditions.await("well past the deadline", () -> System.nanoTime() - t0 > 3 * deadline.toNanos());
             assertThat(next.isOpen()).isTrue();
             assertThat(Wire.errno(next, io.vfiouser.codec.VfioUserCommand.DEVICE_GET_INFO,
-                    io.vfiouser.codec.message.DeviceInfo.request())).isZero();
+                    io.vfiouser.codec.payload.DeviceInfo.request())).isZero();
         }
     }
 

@@ -7,8 +7,9 @@ import io.netty.buffer.Unpooled;
 import io.vfiouser.client.GuestMemory;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
-import io.vfiouser.codec.message.DmaMapRequest;
-import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.codec.payload.DmaMapRequest;
+import io.vfiouser.codec.payload.RegionAccess;
+import io.vfiouser.device.Access;
 import io.vfiouser.device.DeviceContext;
 import io.vfiouser.device.DmaException;
 import io.vfiouser.device.VfioUserDevice;
@@ -48,7 +49,7 @@ class DmaSegmentModeTest {
             long address = src.getLong(src.position());
             src.position(src.limit());
             try {
-                shared = context.dma().withSegment(address, 8, true, (MemorySegment s) -> {
+                shared = context.dma().withSegment(address, 8, Access.WRITE, (MemorySegment s) -> {
                     s.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 0x5e6e_0000_0000_0001L);
                     return s.isNative() ? 1L : 0L;
                 });

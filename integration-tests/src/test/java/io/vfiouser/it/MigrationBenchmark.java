@@ -7,7 +7,7 @@ import io.vfiouser.client.GuestMemory;
 import io.vfiouser.client.MigrationDriver;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
-import io.vfiouser.codec.message.DmaMapRequest;
+import io.vfiouser.codec.payload.DmaMapRequest;
 import io.vfiouser.examples.nulldev.NullDevice;
 import io.vfiouser.examples.nvme.NvmeDevice;
 import io.vfiouser.examples.nvme.NvmeOptions;

@@ -13,8 +13,8 @@ import io.vfiouser.client.GuestMemory;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.DmaLayout;
 import io.vfiouser.codec.VfioUserCommand;
-import io.vfiouser.codec.message.DmaMapRequest;
-import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.codec.payload.DmaMapRequest;
+import io.vfiouser.codec.payload.RegionAccess;
 import io.vfiouser.examples.nvme.NvmeDevice;
 import io.vfiouser.examples.nvme.NvmeOptions;
 import io.vfiouser.it.NvmeHostDriver.Cqe;
@@ -625,7 +625,7 @@ class NvmeDeviceTest {
             assertThat(errno(host.client(), VfioUserCommand.DMA_MAP,
                     DmaMapRequest.of(3, 0, RAM + RAM_SIZE, 1 << 20), FdSet.of(extra.dupFd()))).isZero();
             assertThat(errno(host.client(), VfioUserCommand.DMA_UNMAP,
-                    io.vfiouser.codec.message.DmaUnmapRequest.of(0, RAM + RAM_SIZE, 1 << 20))).isZero();
+                    io.vfiouser.codec.payload.DmaUnmapRequest.of(0, RAM + RAM_SIZE, 1 << 20))).isZero();
         }
         for (int i = 0; i < commands; i++) {
             assertThat(host.next(q).status()).isZero();

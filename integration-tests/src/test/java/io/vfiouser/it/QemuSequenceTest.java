@@ -11,14 +11,14 @@ import io.vfiouser.client.GuestMemory;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.DeviceInfo;
-import io.vfiouser.codec.message.DmaMapRequest;
-import io.vfiouser.codec.message.DmaUnmapRequest;
-import io.vfiouser.codec.message.IrqInfo;
-import io.vfiouser.codec.message.RegionAccess;
-import io.vfiouser.codec.message.RegionInfo;
-import io.vfiouser.codec.message.RegionInfoRequest;
-import io.vfiouser.codec.message.SetIrqs;
+import io.vfiouser.codec.payload.DeviceInfo;
+import io.vfiouser.codec.payload.DmaMapRequest;
+import io.vfiouser.codec.payload.DmaUnmapRequest;
+import io.vfiouser.codec.payload.IrqInfo;
+import io.vfiouser.codec.payload.RegionAccess;
+import io.vfiouser.codec.payload.RegionInfo;
+import io.vfiouser.codec.payload.RegionInfoRequest;
+import io.vfiouser.codec.payload.SetIrqs;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.examples.gpio.PciIdio16;
@@ -60,7 +60,7 @@ class QemuSequenceTest {
                     FdSet.EMPTY, id).get(20, TimeUnit.SECONDS);
             assertThat(version.header().isError()).isFalse();
             assertThat(version.header().messageSize()).isLessThanOrEqualTo(214);
-            assertThat(version.payload(io.vfiouser.codec.message.VersionPayload.class).json())
+            assertThat(version.payload(io.vfiouser.codec.payload.VersionPayload.class).json())
                     .contains("\"write_multiple\":true");
             version.release();
 

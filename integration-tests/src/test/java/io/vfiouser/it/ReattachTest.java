@@ -6,7 +6,7 @@ import io.vfiouser.client.ClientOptions;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.VersionPayload;
+import io.vfiouser.codec.payload.VersionPayload;
 import io.vfiouser.device.ResetReason;
 import io.vfiouser.device.VfioUserDevice;
 import io.vfiouser.examples.nulldev.NullDevice;

@@ -7,7 +7,7 @@ import io.netty.buffer.Unpooled;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.VfioUserPayload;
+import io.vfiouser.codec.payload.VfioUserPayload;
 import io.vfiouser.transport.FdSet;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;

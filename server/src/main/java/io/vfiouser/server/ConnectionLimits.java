@@ -8,9 +8,9 @@ import java.util.Objects;
  * process. Every limit is per connection unless it says otherwise; {@code docs/operations.md} lists them with their
  * defaults and what happens when a client reaches one.
  *
- * <p><b>Inbound and outbound budgets.</b> The session takes one decision whether to read from a client, from all
+ * <p><b>Inbound and outbound budgets.</b> The connection takes one decision whether to read from a client, from all
  * of the conditions below together, so that none resumes reading while another still wants it stopped. While the
- * replies queued for a client are over {@code outboundHighWaterMark} (the channel is not writable), the session
+ * replies queued for a client are over {@code outboundHighWaterMark} (the channel is not writable), the connection
  * also handles none of the client's queued commands, and the region fast path declines: a client that does not
  * read its replies holds at most about that many bytes of them, plus one reply (up to
  * {@code max_data_xfer_size}), plus what one read of the socket brought (up to one message). The commands of

@@ -3,10 +3,15 @@ package io.vfiouser.server;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.IoEventLoop;
 import io.vfiouser.codec.VfioUserFrameDecoder;
 import io.vfiouser.codec.VfioUserMessageDecoder;
 import io.vfiouser.codec.VfioUserMessageEncoder;
 import io.vfiouser.device.DeviceDescription;
+import io.vfiouser.server.connection.Connection;
+import io.vfiouser.server.connection.ConnectionHandler;
+import io.vfiouser.server.connection.EventFdWatchers;
+import io.vfiouser.server.device.DeviceRuntime;
 import io.vfiouser.transport.UnixChannel;
 import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
@@ -39,6 +44,9 @@ public final class HostedDevice implements AutoCloseable {
     private final ServerOptions options;
     private final SocketPolicy policy;
     private final Logger log;
+    private final DeviceStats stats;
+    /** The most fds one client may make the server hold: the configured budget, capped by the process's limit. */
+    private final int clientFdLimit;
     /** The attached client's connection while it is open: what {@link #hasClient()} reports. */
     private final AtomicReference<Channel> client = new AtomicReference<>();
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
@@ -65,6 +73,8 @@ public final class HostedDevice implements AutoCloseable {
         this.options = options;
         this.policy = policy;
         this.log = runtime.log();
+        this.stats = new DeviceStats(description.name(), runtime.stats());
+        this.clientFdLimit = options.limits().clientFdLimit(ProcessFds.softLimit());
     }
 
     public DeviceDescription description() {
@@ -78,7 +88,7 @@ public final class HostedDevice implements AutoCloseable {
 
     /** The device's counters since it started. */
     public DeviceStats stats() {
-        return runtime.stats();
+        return stats;
     }
 
     /** Whether a client is attached right now (connections waiting for the device do not count). */
@@ -154,7 +164,7 @@ public final class HostedDevice implements AutoCloseable {
             return;
         }
         if (attach) {
-            // The channel becomes active right after this initializer: the session starts then.
+            // The channel becomes active right after this initializer: the connection starts then.
             attach(ch);
             return;
         }
@@ -200,26 +210,28 @@ public final class HostedDevice implements AutoCloseable {
 
     /**
      * Gives the device to {@code ch}, which {@link #admit} or {@link #released} made the occupant: its pipeline
-     * and session start here. On the connection's event loop.
+     * and connection start here. On the connection's event loop.
      */
     private void attach(UnixChannel ch) {
         runtime.stats().clientAccepted();
         client.set(ch);
-        // Replies queued above the high-water mark make the channel unwritable: the session then stops handling and
+        // Replies queued above the high-water mark make the channel unwritable: the connection then stops handling and
         // reading the client's commands until they are below the low-water mark.
         ch.config().setWriteBufferWaterMark(new io.netty.channel.WriteBufferWaterMark(
                 options.limits().outboundLowWaterMark(), options.limits().outboundHighWaterMark()));
         ChannelPipeline p = ch.pipeline();
         p.addLast("traffic", new TrafficCounter(runtime.stats()));
         // The previous client's teardown is over (the device has no occupant until it is), so this is complete.
-        VfioUserSession session = new VfioUserSession(runtime, options, lastTeardown);
-        CompletableFuture<Void> teardown = session.teardown();
+        Connection connection = new Connection(runtime, options, ch,
+                EventFdWatchers.epoll((IoEventLoop) ch.eventLoop()), clientFdLimit);
+        ConnectionHandler handler = new ConnectionHandler(connection, lastTeardown);
+        CompletableFuture<Void> teardown = handler.teardown();
         lastTeardown = teardown;
-        p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize(), options.maxMsgFds(),
-                new RegionFastPath(session)));
+        // The handler is also the frame decoder's shortcut: it lets the region fast path serve a frame in place.
+        p.addLast("frames", new VfioUserFrameDecoder(options.maxMessageSize(), options.maxMsgFds(), handler));
         p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
         p.addLast("encoder", ENCODER);
-        p.addLast("session", session);
+        p.addLast("connection", handler);
         ch.closeFuture().addListener(f -> {
             client.compareAndSet(ch, null);
             teardown.whenComplete((ok, err) -> released(ch));
@@ -320,7 +332,8 @@ public final class HostedDevice implements AutoCloseable {
      */
     public CompletableFuture<Void> stop(java.time.Duration grace) {
         Channel c = client.get();
-        if (c == null || !runtime.requestRelease()) {
+        ConnectionHandler handler = c == null ? null : c.pipeline().get(ConnectionHandler.class);
+        if (handler == null || !handler.connection().requestRelease()) {
             close();
             return closed;
         }

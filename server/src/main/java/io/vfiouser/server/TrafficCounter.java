@@ -1,5 +1,6 @@
 package io.vfiouser.server;
 
+import io.vfiouser.server.device.DeviceCounters;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -8,14 +9,14 @@ import io.vfiouser.transport.BytesWithFds;
 import io.vfiouser.transport.ReceivedFds;
 
 /**
- * Counts the bytes and fds a connection reads and writes into its device's {@link DeviceStats}. It sits first in
+ * Counts the bytes and fds a connection reads and writes into its device's {@link DeviceCounters}. It sits first in
  * the pipeline, so it sees exactly what crosses the socket, and it only looks at what passes by: no allocation,
  * no change to the messages.
  */
 final class TrafficCounter extends ChannelDuplexHandler {
-    private final DeviceStats stats;
+    private final DeviceCounters stats;
 
-    TrafficCounter(DeviceStats stats) {
+    TrafficCounter(DeviceCounters stats) {
         this.stats = stats;
     }
 

@@ -8,6 +8,7 @@ import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.unix.DomainSocketAddress;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.server.device.DeviceRuntime;
 import io.vfiouser.transport.linux.ErrnoException;
 import io.vfiouser.transport.UnixServerChannel;
 import java.nio.file.Path;

@@ -8,7 +8,8 @@ import io.vfiouser.client.ClientOptions;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.codec.payload.RegionAccess;
+import io.vfiouser.device.Access;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -34,7 +35,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class LoadTool {
     private final VfioUserClient client;
-    private final boolean write;
+    private final Access access;
     private final int region;
     private final long offset;
     private final int len;
@@ -50,13 +51,13 @@ public final class LoadTool {
     private final CompletableFuture<Void> drained = new CompletableFuture<>();
     private int inFlight;
 
-    private LoadTool(VfioUserClient client, boolean write, int region, long offset, int len) {
+    private LoadTool(VfioUserClient client, Access access, int region, long offset, int len) {
         this.client = client;
-        this.write = write;
+        this.access = access;
         this.region = region;
         this.offset = offset;
         this.len = len;
-        if (write) {
+        if (access == Access.WRITE) {
             payload = client.channel().alloc().directBuffer(len);
             payload.writeZero(len);
         } else {
@@ -86,10 +87,11 @@ public final class LoadTool {
         if (measured && firstSend == 0) {
             firstSend = sent;
         }
-        CompletableFuture<VfioUserMessage> reply = write
-                ? client.send(VfioUserCommand.REGION_WRITE,
-                        RegionAccess.withData(offset, region, payload.retainedDuplicate()))
-                : client.send(VfioUserCommand.REGION_READ, RegionAccess.of(offset, region, len));
+        CompletableFuture<VfioUserMessage> reply = switch (access) {
+            case READ -> client.send(VfioUserCommand.REGION_READ, RegionAccess.of(offset, region, len));
+            case WRITE -> client.send(VfioUserCommand.REGION_WRITE,
+                    RegionAccess.withData(offset, region, payload.retainedDuplicate()));
+        };
         reply.whenComplete((r, e) -> {
             long now = System.nanoTime();
             inFlight--;
@@ -126,7 +128,7 @@ public final class LoadTool {
         if (a == null || a.offset() != offset || a.region() != region || a.count() != len) {
             throw new IllegalStateException("reply does not match the request: " + a);
         }
-        if (!write && (a.data() == null || a.data().readableBytes() != len)) {
+        if (access == Access.READ && (a.data() == null || a.data().readableBytes() != len)) {
             throw new IllegalStateException("REGION_READ reply without " + len + " data bytes");
         }
     }
@@ -140,7 +142,7 @@ public final class LoadTool {
     public static void main(String[] args) throws Exception {
         int conns = 1;
         int depth = 1;
-        boolean write = false;
+        Access access = Access.READ;
         int region = 0;
         long offset = 0;
         int len = 4;
@@ -158,7 +160,7 @@ public final class LoadTool {
                     if (!op.equals("read") && !op.equals("write")) {
                         usage("-o takes read or write");
                     }
-                    write = op.equals("write");
+                    access = op.equals("write") ? Access.WRITE : Access.READ;
                 }
                 case "-r" -> region = Integer.parseInt(args[++i]);
                 case "-O" -> offset = size(args[++i]);
@@ -184,7 +186,7 @@ public final class LoadTool {
                 String path = socket.contains("%d") ? String.format(socket, c) : socket;
                 // connect() negotiates VERSION (ClientOptions.DEFAULT.negotiate() is true)
                 VfioUserClient client = VfioUserClient.connect(group, Path.of(path), ClientOptions.DEFAULT);
-                tools.add(new LoadTool(client, write, region, offset, len));
+                tools.add(new LoadTool(client, access, region, offset, len));
             }
             for (LoadTool t : tools) {
                 t.start(depth);
@@ -204,7 +206,7 @@ public final class LoadTool {
                 t.drained.get(30, TimeUnit.SECONDS);
             }
             // Results are read after the event loop has finished with them (drained happens-before).
-            report(tools, write, region, offset, len, conns, depth, label);
+            report(tools, access, region, offset, len, conns, depth, label);
         } finally {
             for (LoadTool t : tools) {
                 if (t.payload != null) {
@@ -216,7 +218,7 @@ public final class LoadTool {
         }
     }
 
-    private static void report(List<LoadTool> tools, boolean write, int region, long offset, int len, int conns,
+    private static void report(List<LoadTool> tools, Access access, int region, long offset, int len, int conns,
                                int depth, String label) {
         long ops = 0;
         long first = Long.MAX_VALUE;
@@ -242,7 +244,7 @@ public final class LoadTool {
         double secs = (last - first) / 1e9;
         double opsPerS = ops / secs;
         double mbPerS = opsPerS * len / 1e6;
-        String op = write ? "write" : "read";
+        String op = access.name().toLowerCase(Locale.ROOT);
         System.out.println(String.format(Locale.ROOT,
                 "RESULT tool=java op=%s region=%d offset=%d len=%d conns=%d depth=%d ops=%d secs=%.3f ops_per_s=%.0f "
                         + "mb_per_s=%.2f p50_us=%.2f p90_us=%.2f p99_us=%.2f p999_us=%.2f max_us=%.2f label=%s",

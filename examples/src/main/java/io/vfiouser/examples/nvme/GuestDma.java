@@ -74,13 +74,13 @@ final class GuestDma {
     }
 
     @FunctionalInterface
-    private interface Access {
+    private interface Transfer {
         java.util.concurrent.CompletableFuture<Void> start();
     }
 
-    private static void await(Access access, long address, int length) throws CommandFailure {
+    private static void await(Transfer transfer, long address, int length) throws CommandFailure {
         try {
-            access.start().get(TIMEOUT_S, TimeUnit.SECONDS);
+            transfer.start().get(TIMEOUT_S, TimeUnit.SECONDS);
         } catch (ExecutionException | CompletionException e) {
             throw failure(address, length, e.getCause() == null ? e : e.getCause());
         } catch (RuntimeException e) {

@@ -1,5 +1,6 @@
 package io.vfiouser.examples.nulldev;
 
+import io.vfiouser.device.Access;
 import io.vfiouser.device.DmaException;
 import io.vfiouser.device.DmaSpace;
 import java.lang.foreign.MemorySegment;
@@ -90,12 +91,13 @@ final class ByteArrayDmaSpace implements DmaSpace {
     }
 
     @Override
-    public <T> T withSegment(long address, long length, boolean write, Function<MemorySegment, T> access)
+    public <T> T withSegment(long address, long length, Access access, Function<MemorySegment, T> action)
             throws DmaException {
         if (!isMapped(address, length)) {
             throw new DmaException(EFAULT, "not mapped");
         }
-        return access.apply(MemorySegment.ofArray(bytes).asSlice(address - base, length));
+        MemorySegment segment = MemorySegment.ofArray(bytes).asSlice(address - base, length);
+        return action.apply(access == Access.WRITE ? segment : segment.asReadOnly());
     }
 
     @Override

@@ -9,7 +9,7 @@ import io.vfiouser.client.ClientOptions;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.codec.payload.RegionAccess;
 import io.vfiouser.examples.nulldev.NullDevice;
 import io.vfiouser.server.HostedDevice;
 import java.nio.file.Path;

@@ -6,7 +6,7 @@ import io.vfiouser.client.GuestMemory;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.DmaMapRequest;
+import io.vfiouser.codec.payload.DmaMapRequest;
 import io.vfiouser.server.ConnectionLimits;
 import io.vfiouser.server.ServerOptions;
 import io.vfiouser.transport.FdSet;

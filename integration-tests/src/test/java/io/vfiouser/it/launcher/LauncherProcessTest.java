@@ -8,7 +8,7 @@ import io.netty.buffer.Unpooled;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.RegionAccess;
+import io.vfiouser.codec.payload.RegionAccess;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;

@@ -10,15 +10,15 @@ import io.vfiouser.client.ClientOptions;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
-import io.vfiouser.codec.message.RegionAccess;
-import io.vfiouser.codec.message.SetIrqs;
+import io.vfiouser.codec.payload.RegionAccess;
+import io.vfiouser.codec.payload.SetIrqs;
 import io.vfiouser.device.IrqType;
 import io.vfiouser.device.pci.PciIdentity;
 import io.vfiouser.examples.gpio.PciIdio16;
 import io.vfiouser.examples.nulldev.NullDevice;
 import io.vfiouser.examples.nvme.NvmeDevice;
 import io.vfiouser.server.VfioUserServer;
-import io.vfiouser.server.launcher.DeviceHost;
+import io.vfiouser.server.launcher.RunningDevices;
 import io.vfiouser.server.launcher.LauncherConfig;
 import io.vfiouser.server.launcher.PluginRegistry;
 import io.vfiouser.server.launcher.SocketActivation;
@@ -39,7 +39,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * One launcher (in process, through {@link DeviceHost}, the API the launcher runs on) hosting 100 devices of
+ * One launcher (in process, through {@link RunningDevices}, the API the launcher runs on) hosting 100 devices of
  * three types from one configuration file, each serving its own client through its socket; then a reload that
  * removes 10 and adds 10 while the other 90 clients keep working without noticing.
  */
@@ -99,9 +99,9 @@ class ManyDevicesReloadTest {
         List<Integer> requestFds = new ArrayList<>();
         try (VfioUserServer server = VfioUserServer.builder().threads(2).build();
              PluginRegistry plugins = PluginRegistry.load(getClass().getClassLoader(), Optional.empty());
-             DeviceHost host = new DeviceHost(server, plugins, SocketActivation.NONE, true)) {
+             RunningDevices host = new RunningDevices(server, plugins, SocketActivation.NONE, true)) {
             assertThat(plugins.problems()).isEmpty();
-            DeviceHost.Report report = host.apply(
+            RunningDevices.Report report = host.apply(
                     LauncherConfig.read(writeConfig("one.json", first), LauncherConfig.Defaults.NONE));
             assertThat(report.failed()).isEmpty();
             assertThat(report.started()).hasSize(DEVICES);
@@ -111,7 +111,7 @@ class ManyDevicesReloadTest {
                 clients.put(i, c);
                 assertThat(pciId(c)).as("dev%d answers as its type", i).isEqualTo(expectedId(i));
             }
-            assertThat(ManagementFactory.getPlatformMBeanServer().isRegistered(DeviceHost.objectName("dev7")))
+            assertThat(ManagementFactory.getPlatformMBeanServer().isRegistered(RunningDevices.objectName("dev7")))
                     .isTrue();
 
             // The devices 0..9 go; five of their clients registered a REQ eventfd and let go when it fires, the
@@ -130,7 +130,7 @@ class ManyDevicesReloadTest {
                 second.add(i);
             }
             Path reloaded = writeConfig("two.json", second);
-            CompletableFuture<DeviceHost.Report> reload = CompletableFuture.supplyAsync(() -> {
+            CompletableFuture<RunningDevices.Report> reload = CompletableFuture.supplyAsync(() -> {
                 try {
                     return host.apply(LauncherConfig.read(reloaded, LauncherConfig.Defaults.NONE));
                 } catch (Exception e) {
@@ -157,7 +157,7 @@ class ManyDevicesReloadTest {
             for (int i = 0; i < 10; i++) {
                 assertThat(dir.resolve("dev" + i + ".sock")).doesNotExist();
                 assertThat(ManagementFactory.getPlatformMBeanServer()
-                        .isRegistered(DeviceHost.objectName("dev" + i))).isFalse();
+                        .isRegistered(RunningDevices.objectName("dev" + i))).isFalse();
             }
             // The 90 others kept their clients, which see no error, and the 10 new ones serve.
             for (Map.Entry<Integer, VfioUserClient> e : clients.entrySet()) {
@@ -171,7 +171,7 @@ class ManyDevicesReloadTest {
                 clients.put(i, c);
                 assertThat(pciId(c)).as("new dev%d", i).isEqualTo(expectedId(i));
             }
-            ObjectName dev20 = DeviceHost.objectName("dev20");
+            ObjectName dev20 = RunningDevices.objectName("dev20");
             Object commands = ManagementFactory.getPlatformMBeanServer().getAttribute(dev20, "MessagesIn");
             assertThat((Long) commands).as("VERSION and the reads were counted").isGreaterThanOrEqualTo(3L);
         } finally {

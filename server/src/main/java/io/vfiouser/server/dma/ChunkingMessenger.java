@@ -1,5 +1,6 @@
 package io.vfiouser.server.dma;
 
+import io.vfiouser.device.Access;
 import java.nio.ByteBuffer;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
@@ -25,13 +26,13 @@ public final class ChunkingMessenger implements DmaMessenger {
     /** Reads {@code dst.remaining()} bytes in chunks; on success the position of {@code dst} is at its limit. */
     @Override
     public CompletableFuture<Void> read(long address, ByteBuffer dst) {
-        return transfer(address, dst, false);
+        return transfer(address, dst, Access.READ);
     }
 
     /** Writes {@code src.remaining()} bytes in chunks; on success the position of {@code src} is at its limit. */
     @Override
     public CompletableFuture<Void> write(long address, ByteBuffer src) {
-        return transfer(address, src, true);
+        return transfer(address, src, Access.WRITE);
     }
 
     /** The chunk size of the messenger underneath. */
@@ -40,7 +41,7 @@ public final class ChunkingMessenger implements DmaMessenger {
         return delegate.maxTransferSize();
     }
 
-    private CompletableFuture<Void> transfer(long address, ByteBuffer buffer, boolean write) {
+    private CompletableFuture<Void> transfer(long address, ByteBuffer buffer, Access access) {
         int chunk = delegate.maxTransferSize();
         if (chunk <= 0) {
             return CompletableFuture.failedFuture(
@@ -55,7 +56,10 @@ public final class ChunkingMessenger implements DmaMessenger {
             int n = Math.min(chunk, length - offset);
             ByteBuffer piece = buffer.slice(start + offset, n);
             long at = address + offset;
-            return write ? delegate.write(at, piece) : delegate.read(at, piece);
+            return switch (access) {
+                case READ -> delegate.read(at, piece);
+                case WRITE -> delegate.write(at, piece);
+            };
         }).whenComplete((ok, failure) -> {
             if (failure != null) {
                 result.completeExceptionally(failure);

@@ -3,7 +3,7 @@ package io.vfiouser.server.dma;
 /**
  * Where writes to guest memory are recorded for dirty-page logging (live migration). {@link ServerDmaSpace} calls
  * it for every write the device makes: {@link ServerDmaSpace#write}, {@link ServerDmaSpace#withSegment} with
- * {@code write} set, and explicit {@link ServerDmaSpace#markDirty} calls. Ranges may lie in mappings the client
+ * {@link io.vfiouser.device.Access#WRITE}, and explicit {@link ServerDmaSpace#markDirty} calls. Ranges may lie in mappings the client
  * serves with DMA messages; the client sees those writes itself, so an implementation that keeps bitmaps only for
  * shared mappings ignores them.
  *

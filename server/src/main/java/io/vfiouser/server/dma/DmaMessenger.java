@@ -5,8 +5,8 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * Server-to-client DMA messages ({@code VFIO_USER_DMA_READ}/{@code VFIO_USER_DMA_WRITE}, digest 3.11/3.12) for
- * guest memory the client mapped without a file descriptor. The session implements it; the wire layout (spec or
- * QEMU) is its business.
+ * guest memory the client mapped without a file descriptor. The connection's {@code ServerDmaRequests} implement it;
+ * the wire layout (spec or QEMU) is its business.
  *
  * <p>One call is one message: callers never ask for more than {@link #maxTransferSize()} bytes at once
  * ({@link ChunkingMessenger} splits larger transfers). Implementations must not block the calling thread on the

@@ -1,9 +1,9 @@
 package io.vfiouser.server.dma;
 
-import static io.vfiouser.codec.message.DmaMapRequest.FLAG_READ;
-import static io.vfiouser.codec.message.DmaMapRequest.FLAG_WRITE;
-import static io.vfiouser.codec.message.DmaUnmapRequest.FLAG_GET_DIRTY_BITMAP;
-import static io.vfiouser.codec.message.DmaUnmapRequest.FLAG_UNMAP_ALL;
+import static io.vfiouser.codec.payload.DmaMapRequest.FLAG_READ;
+import static io.vfiouser.codec.payload.DmaMapRequest.FLAG_WRITE;
+import static io.vfiouser.codec.payload.DmaUnmapRequest.FLAG_GET_DIRTY_BITMAP;
+import static io.vfiouser.codec.payload.DmaUnmapRequest.FLAG_UNMAP_ALL;
 
 import io.vfiouser.codec.VfioUserProtocolException;
 import io.vfiouser.device.DmaRange;
@@ -358,7 +358,7 @@ public final class DmaTable implements DirtyLog {
             return failed(Errno.EINVAL, "DMA_UNMAP of " + range(address, size)
                     + " with GET_DIRTY_BITMAP, but dirty-page logging is not active");
         }
-        long expected = io.vfiouser.codec.message.DmaLoggingReport.bitmapSize(size, pageSize);
+        long expected = io.vfiouser.codec.payload.DmaLoggingReport.bitmapSize(size, pageSize);
         if (expected < 0 || expected != bitmapSize) {
             return failed(Errno.EINVAL, "DMA_UNMAP dirty bitmap of " + bitmapSize + " bytes in pages of "
                     + pageSize + " for " + range(address, size) + " (needs " + expected + ")");
@@ -457,7 +457,7 @@ public final class DmaTable implements DirtyLog {
         if (!m.shared() || log == null) {
             throw invalid(Errno.EINVAL, "DMA_LOGGING_REPORT of " + m + ": only mappings with an fd are logged");
         }
-        int words = (int) (io.vfiouser.codec.message.DmaLoggingReport.bitmapSize(length, pageSize) / 8);
+        int words = (int) (io.vfiouser.codec.payload.DmaLoggingReport.bitmapSize(length, pageSize) / 8);
         return log.takeAndClear(0, length, pageSize, words);
     }
 

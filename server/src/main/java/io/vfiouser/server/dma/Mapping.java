@@ -1,6 +1,6 @@
 package io.vfiouser.server.dma;
 
-import io.vfiouser.codec.message.DmaMapRequest;
+import io.vfiouser.codec.payload.DmaMapRequest;
 import io.vfiouser.device.DmaRange;
 import io.vfiouser.transport.FdSet;
 import java.lang.foreign.Arena;

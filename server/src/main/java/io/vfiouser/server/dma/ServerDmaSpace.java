@@ -1,6 +1,7 @@
 package io.vfiouser.server.dma;
 
 import io.vfiouser.codec.VfioUserProtocolException;
+import io.vfiouser.device.Access;
 import io.vfiouser.device.DmaException;
 import io.vfiouser.device.DmaSpace;
 import io.vfiouser.transport.linux.Errno;
@@ -26,8 +27,8 @@ import java.util.function.Function;
  * for message mode: the client failed the message without an errno or the connection is gone), or the errno of
  * the client's error reply. On success the buffer's position has advanced to its limit; the buffer must not be
  * touched before the future completes.</li>
- * <li>{@link #withSegment} runs the device's function on the memory of one shared mapping (read-only unless
- * {@code write} is set) and holds the mapping for the duration of the call: an unmap waits for it. What the
+ * <li>{@link #withSegment} runs the device's function on the memory of one shared mapping (read-only for
+ * {@link Access#READ}) and holds the mapping for the duration of the call: an unmap waits for it. What the
  * function gets depends on the mapping and the {@link SegmentMode}: the shared memory itself when the client's memfd
  * is sealed against shrinking (QEMU's memory-backend-memfd is, by default), else a private copy
  * ({@link SegmentMode#COPY}, the default: no client can crash the JVM) or the shared memory itself
@@ -86,20 +87,20 @@ public final class ServerDmaSpace implements DmaSpace {
         if (dst.isReadOnly()) {
             return CompletableFuture.failedFuture(new ReadOnlyBufferException());
         }
-        return transfer(address, dst, false);
+        return transfer(address, dst, Access.READ);
     }
 
     @Override
     public CompletableFuture<Void> write(long address, ByteBuffer src) {
-        return transfer(address, src, true);
+        return transfer(address, src, Access.WRITE);
     }
 
-    private CompletableFuture<Void> transfer(long address, ByteBuffer buffer, boolean write) {
+    private CompletableFuture<Void> transfer(long address, ByteBuffer buffer, Access access) {
         int start = buffer.position();
         int length = buffer.remaining();
         List<Part> parts;
         try {
-            parts = plan(address, length, write);
+            parts = plan(address, length, access);
         } catch (DmaException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -109,22 +110,25 @@ public final class ServerDmaSpace implements DmaSpace {
             ByteBuffer piece = buffer.slice(start + part.bufferOffset, (int) part.length);
             if (part.mapping.shared()) {
                 try {
-                    copyShared(part, piece, write);
+                    copyShared(part, piece, access);
                     return CompletableFuture.completedFuture(null);
                 } catch (DmaException e) {
                     return CompletableFuture.failedFuture(e);
                 }
             }
-            return write ? messenger.write(part.address, piece) : messenger.read(part.address, piece);
+            return switch (access) {
+                case READ -> messenger.read(part.address, piece);
+                case WRITE -> messenger.write(part.address, piece);
+            };
         }).whenComplete((ok, failure) -> {
-            if (write && length > 0) {
+            if (access == Access.WRITE && length > 0) {
                 dirtyLog.markDirty(address, length);
             }
             if (failure == null) {
                 buffer.position(start + length);
                 result.complete(null);
             } else {
-                result.completeExceptionally(asDmaException(failure, address, length, write));
+                result.completeExceptionally(asDmaException(failure, address, length, access));
             }
         });
         return result;
@@ -135,7 +139,7 @@ public final class ServerDmaSpace implements DmaSpace {
     }
 
     /** Splits {@code [address, address + length)} at mapping boundaries; every byte must be mapped and allowed. */
-    private List<Part> plan(long address, int length, boolean write) throws DmaException {
+    private List<Part> plan(long address, int length, Access access) throws DmaException {
         List<Part> parts = new ArrayList<>(1);
         if (length == 0) {
             return parts;
@@ -152,7 +156,7 @@ public final class ServerDmaSpace implements DmaSpace {
                 throw new DmaException(Errno.EFAULT, "DMA range at " + DmaTable.hex(address) + " of " + length
                         + " bytes: nothing is mapped at " + DmaTable.hex(cursor));
             }
-            checkPermission(m, write);
+            checkPermission(m, access);
             long n = Math.min(length - done, m.last() - cursor + 1);
             parts.add(new Part(m, cursor, done, n));
             cursor += n;
@@ -161,7 +165,7 @@ public final class ServerDmaSpace implements DmaSpace {
         return parts;
     }
 
-    private static void copyShared(Part part, ByteBuffer piece, boolean write) throws DmaException {
+    private static void copyShared(Part part, ByteBuffer piece, Access access) throws DmaException {
         Mapping m = part.mapping;
         if (!m.acquire()) {
             throw beingUnmapped(part.address);
@@ -169,34 +173,36 @@ public final class ServerDmaSpace implements DmaSpace {
         try {
             long offset = part.address - m.start();
             MemorySegment buffer = MemorySegment.ofBuffer(piece);
-            if (write) {
-                try {
-                    MemoryFaults.copy(buffer, 0, m.memory(), offset, part.length, part.address);
-                } finally {
-                    m.markDirty(part.address, part.length); // while held: an unmap's bitmap cannot miss it
+            switch (access) {
+                case READ -> MemoryFaults.copy(m.memory(), offset, buffer, 0, part.length, part.address);
+                case WRITE -> {
+                    try {
+                        MemoryFaults.copy(buffer, 0, m.memory(), offset, part.length, part.address);
+                    } finally {
+                        m.markDirty(part.address, part.length); // while held: an unmap's bitmap cannot miss it
+                    }
                 }
-            } else {
-                MemoryFaults.copy(m.memory(), offset, buffer, 0, part.length, part.address);
             }
         } finally {
             m.release();
         }
     }
 
-    private static DmaException asDmaException(Throwable failure, long address, int length, boolean write) {
+    private static DmaException asDmaException(Throwable failure, long address, int length, Access access) {
         Throwable t = Steps.unwrap(failure);
         if (t instanceof DmaException d) {
             return d;
         }
         int errno = t instanceof VfioUserProtocolException p ? p.errno() : Errno.EIO;
-        return new DmaException(errno, (write ? "DMA_WRITE" : "DMA_READ") + " of " + length + " bytes at "
+        return new DmaException(errno, "DMA_" + access.name() + " of " + length + " bytes at "
                 + DmaTable.hex(address) + " failed: " + t, t);
     }
 
     @Override
-    public <T> T withSegment(long address, long length, boolean write, Function<MemorySegment, T> access)
+    public <T> T withSegment(long address, long length, Access access, Function<MemorySegment, T> action)
             throws DmaException {
         Objects.requireNonNull(access, "access");
+        Objects.requireNonNull(action, "action");
         if (length < 0) {
             throw new IllegalArgumentException("negative length " + length);
         }
@@ -204,7 +210,7 @@ public final class ServerDmaSpace implements DmaSpace {
         if (m == null) {
             throw notMapped(address, length);
         }
-        checkPermission(m, write);
+        checkPermission(m, access);
         if (!m.shared()) {
             throw new DmaException(Errno.EFAULT, "guest memory at " + DmaTable.hex(address)
                     + " was mapped without a file descriptor: reach it with read()/write() (DMA messages)");
@@ -215,11 +221,11 @@ public final class ServerDmaSpace implements DmaSpace {
         try {
             MemorySegment guest = m.memory().asSlice(address - m.start(), length);
             if (segmentMode == SegmentMode.DIRECT || m.sealed()) {
-                return MemoryFaults.apply(write ? guest : guest.asReadOnly(), address, access);
+                return MemoryFaults.apply(access == Access.WRITE ? guest : guest.asReadOnly(), address, action);
             }
-            return withCopy(guest, address, write, access);
+            return withCopy(guest, address, access, action);
         } finally {
-            if (write) {
+            if (access == Access.WRITE) {
                 if (length > 0) {
                     m.markDirty(address, length); // while held: an unmap's bitmap cannot miss it
                 }
@@ -230,8 +236,8 @@ public final class ServerDmaSpace implements DmaSpace {
     }
 
     /** {@link SegmentMode#COPY}: the device gets a private copy; the bytes it changed go back afterwards. */
-    private static <T> T withCopy(MemorySegment guest, long address, boolean write,
-            Function<MemorySegment, T> access) throws DmaException {
+    private static <T> T withCopy(MemorySegment guest, long address, Access access,
+            Function<MemorySegment, T> action) throws DmaException {
         long length = guest.byteSize();
         if (length > MAX_COPY) {
             throw new DmaException(Errno.E2BIG, "withSegment of " + length + " bytes at " + DmaTable.hex(address)
@@ -239,14 +245,14 @@ public final class ServerDmaSpace implements DmaSpace {
         }
         MemorySegment work = privateCopy(address, length);
         MemoryFaults.copy(guest, 0, work, 0, length, address);
-        if (!write) {
-            return access.apply(work.asReadOnly());
+        if (access == Access.READ) {
+            return action.apply(work.asReadOnly());
         }
         MemorySegment before = privateCopy(address, length);
         MemorySegment.copy(work, 0, before, 0, length);
         T result;
         try {
-            result = access.apply(work);
+            result = action.apply(work);
         } catch (Throwable t) {
             try {
                 writeBack(guest, address, before, work);
@@ -298,9 +304,14 @@ public final class ServerDmaSpace implements DmaSpace {
         return length >= 0 && table.find(address, length) != null;
     }
 
-    private static void checkPermission(Mapping m, boolean write) throws DmaException {
-        if (write ? !m.writable() : !m.readable()) {
-            throw new DmaException(Errno.EACCES, (write ? "write to " : "read of ") + m + " is not permitted");
+    /** EACCES unless the client's DMA_MAP granted the permission {@code access} needs. */
+    private static void checkPermission(Mapping m, Access access) throws DmaException {
+        boolean permitted = switch (access) {
+            case READ -> m.readable();
+            case WRITE -> m.writable();
+        };
+        if (!permitted) {
+            throw new DmaException(Errno.EACCES, "DMA " + access + " of " + m + " is not permitted");
         }
     }
 

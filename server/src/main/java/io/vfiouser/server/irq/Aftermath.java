@@ -10,7 +10,7 @@ import org.apache.logging.log4j.Logger;
 /**
  * What a state change under the table's write lock leaves to do once the lock is released: tell the listener
  * (device code must never run under the lock: it may trigger interrupts, which take the lock) and close the
- * eventfds that were replaced or removed (after the listener heard of them, so that a session can stop watching
+ * eventfds that were replaced or removed (after the listener heard of them, so that a connection can stop watching
  * a notifier before its fd number is recycled).
  */
 final class Aftermath {

@@ -37,7 +37,7 @@ import org.apache.logging.log4j.Logger;
  * {@link SignalWatchdog} slot (one volatile write before, one compare-and-set after); the watchdog finds a write
  * held for more than {@value SignalWatchdog#STUCK_MS} ms on an fd that is no longer non-blocking, sets the flag
  * again and reads the counter, which releases the writer. The signal then returns {@link #TAMPERED}: the table
- * tells its listener (the session closes that client) and taints the device ({@link IrqGuard}), whose later signals
+ * tells its listener (the connection closes that client) and taints the device ({@link IrqGuard}), whose later signals
  * leave the event loops. So a thread is held at most about {@value SignalWatchdog#STUCK_MS} +
  * {@value SignalWatchdog#SCAN_MS} ms, and an event loop at most once per device.
  *

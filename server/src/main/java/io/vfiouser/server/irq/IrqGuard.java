@@ -17,7 +17,7 @@ import org.apache.logging.log4j.Logger;
  * signals use from then on, and the signals dropped over its life.
  *
  * <h2>Why a taint</h2>
- * The {@link SignalWatchdog} releases a write that a client's eventfd holds, and the session closes that client;
+ * The {@link SignalWatchdog} releases a write that a client's eventfd holds, and the connection closes that client;
  * but the event loop was held for up to about 75 ms first, and the client can reconnect and do it again. So after
  * the first tampering every later signal of the device's interrupt tables goes to a thread of the device's own,
  * created then: the table hands it a duplicate of the eventfd ({@code dup} at hand-off, one system call paid only by
@@ -96,7 +96,7 @@ public final class IrqGuard {
             synchronized (this) {
                 if (!tainted) {
                     tainted = true;
-                    // the session's WARN line, which closes the client, says it for the operator
+                    // the connection's WARN line, which closes the client, says it for the operator
                     LOG.debug("{}: a client made its interrupt eventfd blocking again; this device's interrupts are "
                             + "signalled from a thread of its own from now on", name);
                 }

@@ -1,18 +1,18 @@
 package io.vfiouser.server.irq;
 
-import static io.vfiouser.codec.message.SetIrqs.ACTION_BITS;
-import static io.vfiouser.codec.message.SetIrqs.ACTION_MASK;
-import static io.vfiouser.codec.message.SetIrqs.ACTION_TRIGGER;
-import static io.vfiouser.codec.message.SetIrqs.ACTION_UNMASK;
-import static io.vfiouser.codec.message.SetIrqs.DATA_BOOL;
-import static io.vfiouser.codec.message.SetIrqs.DATA_EVENTFD;
-import static io.vfiouser.codec.message.SetIrqs.DATA_NONE;
-import static io.vfiouser.codec.message.SetIrqs.DATA_TYPE_BITS;
+import static io.vfiouser.codec.payload.SetIrqs.ACTION_BITS;
+import static io.vfiouser.codec.payload.SetIrqs.ACTION_MASK;
+import static io.vfiouser.codec.payload.SetIrqs.ACTION_TRIGGER;
+import static io.vfiouser.codec.payload.SetIrqs.ACTION_UNMASK;
+import static io.vfiouser.codec.payload.SetIrqs.DATA_BOOL;
+import static io.vfiouser.codec.payload.SetIrqs.DATA_EVENTFD;
+import static io.vfiouser.codec.payload.SetIrqs.DATA_NONE;
+import static io.vfiouser.codec.payload.SetIrqs.DATA_TYPE_BITS;
 
 import io.netty.buffer.ByteBuf;
 import io.vfiouser.codec.VfioUserProtocolException;
-import io.vfiouser.codec.message.IrqInfo;
-import io.vfiouser.codec.message.SetIrqs;
+import io.vfiouser.codec.payload.IrqInfo;
+import io.vfiouser.codec.payload.SetIrqs;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.Interrupts;
 import io.vfiouser.device.IrqType;
@@ -74,7 +74,7 @@ import org.apache.logging.log4j.Logger;
  * eventfd whose counter is full is dropped, counted ({@link #signalsDropped()}, and in the device's counters
  * through its {@link IrqGuard}) and logged once per table. A client that makes its eventfd blocking again and fills
  * it holds a signal for at most about 75 ms: the {@code SignalWatchdog} releases it, the listener hears
- * {@link Listener#clientFdTampered} (the session closes that client), and the device is tainted: its later signals,
+ * {@link Listener#clientFdTampered} (the connection closes that client), and the device is tainted: its later signals,
  * from any table, are written by a thread of the device's own ({@link IrqGuard}). So a client cannot stop an event
  * loop through its interrupts, and can hold one at most once per device (details in {@code EventFds}).
  *
@@ -82,7 +82,7 @@ import org.apache.logging.log4j.Logger;
  * SET_IRQS MASK+EVENTFD and UNMASK+EVENTFD register, per vector, an eventfd that the <em>client</em> signals to
  * mask or unmask (kernel VFIO semantics). Under KVM, QEMU registers the INTx UNMASK eventfd as its resample fd
  * and signals it at guest EOI. The table only holds these fds ({@link #maskFd}, {@link #unmaskFd},
- * {@link #resampleFd()}) and reports changes with {@link Listener#notifierChanged}; the session watches them and
+ * {@link #resampleFd()}) and reports changes with {@link Listener#notifierChanged}; the connection watches them and
  * calls {@link #mask} when one fires (for the resample fd: {@code mask(IrqType.INTX, 0, 1, false)}, which
  * re-signals INTx if the line is still high).
  */
@@ -378,7 +378,7 @@ public final class IrqTable implements Interrupts {
 
     /**
      * Every fd of a SET_IRQS, trigger or notifier, must be an eventfd: the table writes to triggers on event loops
-     * and the session polls notifiers there, so a pipe, file or socket is EINVAL (a regular file cannot even be
+     * and the connection polls notifiers there, so a pipe, file or socket is EINVAL (a regular file cannot even be
      * polled). Once all are checked, each is made non-blocking (see {@link EventFds}), so that a refused request
      * leaves even the flags of its eventfds as they were. Checked here, once per fd, so that signalling needs no
      * check.
@@ -533,7 +533,7 @@ public final class IrqTable implements Interrupts {
 
     /**
      * Masks or unmasks vectors {@code [start, start + count)} of INTx, MSI or MSI-X exactly as SET_IRQS
-     * MASK/UNMASK with DATA_NONE does, listener included: for a session whose notifier eventfd fired.
+     * MASK/UNMASK with DATA_NONE does, listener included: for a connection whose notifier eventfd fired.
      *
      * @throws IllegalArgumentException for ERR, REQ or a range outside the type's vectors
      */
@@ -997,7 +997,7 @@ public final class IrqTable implements Interrupts {
      * stays. Reset: the INTx line (low) and INTx-disable bit, MSI enable, enabled vectors, Mask and Pending Bits,
      * MSI-X enable and Function Mask, the MSI-X table (addresses and data 0, every vector masked) and PBA. Kept
      * (libvfio-user keeps them too, and QEMU disables the active type itself before DEVICE_RESET): every eventfd
-     * and notifier, and the client's SET_IRQS masks of INTx and MSI. The session sets the configuration-space
+     * and notifier, and the client's SET_IRQS masks of INTx and MSI. The connection sets the configuration-space
      * state again from its reset configuration space.
      */
     public void reset() {

@@ -75,7 +75,7 @@ final class Launcher {
         }
         VfioUserServer server = VfioUserServer.builder().threads(a.threads())
                 .options(io.vfiouser.server.ServerOptions.DEFAULT.withLimits(a.limits())).build();
-        DeviceHost host = new DeviceHost(server, plugins, activation, true);
+        RunningDevices host = new RunningDevices(server, plugins, activation, true);
         ExecutorService control = Executors.newSingleThreadExecutor(r -> new Thread(r, "vfio-user-control"));
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "vfio-user-stats");
@@ -92,7 +92,7 @@ final class Launcher {
             Signal.handle(new Signal("INT"), s -> stop.countDown());
             Signal.handle(new Signal("USR1"), s -> control.execute(() -> logStats(host)));
             Signal.handle(new Signal("HUP"), s -> control.execute(() -> reload(host, a)));
-            DeviceHost.Report report = host.apply(config);
+            RunningDevices.Report report = host.apply(config);
             LOG.info("{} device(s) running: {}", report.started().size(), String.join(", ", report.started()));
             if (report.started().isEmpty()) {
                 LOG.error("no device could start");
@@ -128,7 +128,7 @@ final class Launcher {
         return 0;
     }
 
-    private static void reload(DeviceHost host, LauncherArguments a) {
+    private static void reload(RunningDevices host, LauncherArguments a) {
         if (a.config().isEmpty()) {
             LOG.warn("SIGHUP: no --config to reload");
             return;
@@ -140,17 +140,17 @@ final class Launcher {
             LOG.error("SIGHUP: configuration not reloaded, the devices stay as they are: {}", e.getMessage());
             return;
         }
-        DeviceHost.Report report = host.apply(config);
+        RunningDevices.Report report = host.apply(config);
         LOG.info("SIGHUP: reloaded {}: {}", a.config().get(), report);
     }
 
-    private static void logStats(DeviceHost host) {
+    private static void logStats(RunningDevices host) {
         for (String line : host.statsLines()) {
             STATS.info("{}", line);
         }
     }
 
-    private static synchronized void shutdown(DeviceHost host, VfioUserServer server, PluginRegistry plugins) {
+    private static synchronized void shutdown(RunningDevices host, VfioUserServer server, PluginRegistry plugins) {
         host.close();
         server.close();
         plugins.close();

@@ -4,6 +4,6 @@
  * ({@link io.vfiouser.server.migration.MigrationPaths}), the phases of a saving session
  * ({@link io.vfiouser.server.migration.SavePhase}) and the format of the migration data stream
  * ({@link io.vfiouser.server.migration.MigrationRecord}, {@link io.vfiouser.server.migration.MigrationStreamReader}).
- * The session's {@code SessionMigration} glues them to the device.
+ * The connection's {@code ConnectionMigration} glues them to the device.
  */
 package io.vfiouser.server.migration;

@@ -73,8 +73,8 @@ import java.util.Objects;
  *   <tr><td>PCIe: partial write of DevCtl, LnkCtl, DevCtl2, LnkCtl2 (a wider write covering one entirely is
  *       fine)</td><td>EINVAL</td></tr>
  *   <tr><td>PCIe DevCtl with Initiate FLR, FLR not advertised</td><td>EINVAL</td></tr>
- *   <tr><td>PCIe DevCtl with Initiate FLR, FLR advertised</td><td>stored (bit reads 0), then
- *       {@link Listener#flrRequested}</td></tr>
+ *   <tr><td>PCIe DevCtl with Initiate FLR, FLR advertised</td><td>stored (bit reads 0); {@link #write}
+ *       returns true: the caller runs the FLR as part of that write's completion</td></tr>
  *   <tr><td>PCIe control registers / other registers</td><td>stored / ignored</td></tr>
  *   <tr><td>vendor capability data, VSEC data</td><td>stored</td></tr>
  *   <tr><td>DSN (any byte)</td><td>EPERM</td></tr>
@@ -82,17 +82,14 @@ import java.util.Objects;
  * </table>
  *
  * <h2>Listener</h2>
- * Listener methods run on the caller's thread after the write took effect, and only for actual changes;
- * {@link Listener#flrRequested} comes last, after the write is complete, so the listener may {@link #reset()}
- * from it. {@link #reset()} itself does not call the listener.
+ * Listener methods run on the caller's thread after the write took effect, and only for actual changes.
+ * {@link #reset()} itself does not call the listener. The space lives as long as its device, across clients; the
+ * listener is the attached client's connection, installed with {@link #listen} when it attaches and removed when it
+ * leaves, so the space never keeps a connection that is gone.
  */
 public final class ConfigSpace {
     /** What the rest of the server learns from configuration writes. All methods default to doing nothing. */
     public interface Listener {
-        /** The guest set Initiate FLR in DevCtl of a function that advertises FLR. */
-        default void flrRequested() {
-        }
-
         /** The Command register changed. */
         default void commandChanged(int oldValue, int newValue) {
         }
@@ -117,7 +114,8 @@ public final class ConfigSpace {
     private static final Listener NO_LISTENER = new Listener() {
     };
 
-    private final Listener listener;
+    /** The installed listener; the register classes all talk to {@link Forwarder}, which forwards to it. */
+    private volatile Listener listener;
     private final ConfigImage image;
     private final StandardHeader header;
     private final CapabilityRegisters[] registers;
@@ -129,14 +127,15 @@ public final class ConfigSpace {
     private final ExpressRegisters express;
 
     /**
-     * @param listener told about configuration writes that matter to the rest of the server; null for none
+     * @param listener told about configuration writes that matter to the rest of the server; null for none (see
+     *                 {@link #listen})
      * @throws IllegalArgumentException if the description has an expansion ROM smaller than 2 KiB, which the ROM
      *                                  register cannot describe
      */
     public ConfigSpace(DeviceDescription description, Listener listener) {
         Objects.requireNonNull(description, "description");
-        Listener l = listener == null ? NO_LISTENER : listener;
-        this.listener = l;
+        this.listener = listener == null ? NO_LISTENER : listener;
+        Listener l = new Forwarder();
         this.image = new ConfigImage(description.configSpaceSize());
         this.header = new StandardHeader(description, image, l, !description.capabilities().isEmpty());
 
@@ -209,16 +208,17 @@ public final class ConfigSpace {
 
     /**
      * Writes {@code src.remaining()} bytes at {@code offset} under the write rules of the class description,
-     * consuming {@code src}; tells the listener what changed.
+     * consuming {@code src}; tells the listener what changed. Returns whether the write set Initiate FLR (of a
+     * function that advertises FLR): the caller then runs the reset as part of this write, before answering it.
      *
      * @throws VfioUserProtocolException EINVAL, EPERM or ENOTSUP where the rules refuse the write; nothing is
      *                                   changed then and {@code src} is not consumed
      */
-    public void write(int offset, ByteBuffer src) {
+    public boolean write(int offset, ByteBuffer src) {
         int length = src.remaining();
         checkRange(offset, length);
         if (length == 0) {
-            return;
+            return false;
         }
         int from = offset;
         int to = offset + length;
@@ -243,8 +243,37 @@ public final class ConfigSpace {
                 r.written(Math.max(from, r.offset()), Math.min(to, r.end()), src, base);
             }
         }
-        if (flr) {
-            listener.flrRequested();
+        return flr;
+    }
+
+    /**
+     * Installs the listener told about later writes, replacing the one before; {@code null} removes it. A connection
+     * installs its own when its client attaches and removes it when the client leaves.
+     */
+    public void listen(Listener listener) {
+        this.listener = listener == null ? NO_LISTENER : listener;
+    }
+
+    /** What the register classes call: the listener installed at the time. */
+    private final class Forwarder implements Listener {
+        @Override
+        public void commandChanged(int oldValue, int newValue) {
+            listener.commandChanged(oldValue, newValue);
+        }
+
+        @Override
+        public void msiControlChanged(boolean enabled, int enabledVectors) {
+            listener.msiControlChanged(enabled, enabledVectors);
+        }
+
+        @Override
+        public void msixControlChanged(boolean enabled, boolean functionMasked) {
+            listener.msixControlChanged(enabled, functionMasked);
+        }
+
+        @Override
+        public void msiMaskChanged(int mask) {
+            listener.msiMaskChanged(mask);
         }
     }
 

@@ -4,6 +4,7 @@ import static io.vfiouser.server.dma.DmaTesting.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vfiouser.codec.VfioUserProtocolException;
+import io.vfiouser.device.Access;
 import io.vfiouser.server.dma.FakeMessenger.Call;
 import io.vfiouser.transport.linux.Errno;
 import java.nio.ByteBuffer;
@@ -25,8 +26,9 @@ class ChunkingMessengerTest {
 
         await(chunking.read(BASE + 100, dst));
 
-        assertThat(client.calls()).containsExactly(new Call(false, BASE + 100, 4096),
-                new Call(false, BASE + 100 + 4096, 4096), new Call(false, BASE + 100 + 8192, 10_000 - 8192));
+        assertThat(client.calls()).containsExactly(new Call(Access.READ, BASE + 100, 4096),
+                new Call(Access.READ, BASE + 100 + 4096, 4096),
+                new Call(Access.READ, BASE + 100 + 8192, 10_000 - 8192));
         assertThat(dst.position()).isEqualTo(10 + 10_000);
         assertThat(Arrays.copyOfRange(dst.array(), 10, 10 + 10_000))
                 .isEqualTo(Arrays.copyOfRange(client.memory, 100, 100 + 10_000));
@@ -43,8 +45,8 @@ class ChunkingMessengerTest {
 
         await(chunking.write(BASE, src));
 
-        assertThat(client.calls()).containsExactly(new Call(true, BASE, 1000), new Call(true, BASE + 1000, 1000),
-                new Call(true, BASE + 2000, 1000));
+        assertThat(client.calls()).containsExactly(new Call(Access.WRITE, BASE, 1000),
+                new Call(Access.WRITE, BASE + 1000, 1000), new Call(Access.WRITE, BASE + 2000, 1000));
         assertThat(src.remaining()).isZero();
         assertThat(Arrays.copyOfRange(client.memory, 0, 3000)).isEqualTo(data);
     }
@@ -55,7 +57,7 @@ class ChunkingMessengerTest {
         ChunkingMessenger chunking = new ChunkingMessenger(client);
         await(chunking.read(BASE + 8, ByteBuffer.allocate(16)));
         await(chunking.write(BASE, ByteBuffer.allocate(0)));
-        assertThat(client.calls()).containsExactly(new Call(false, BASE + 8, 16));
+        assertThat(client.calls()).containsExactly(new Call(Access.READ, BASE + 8, 16));
         assertThat(chunking.maxTransferSize()).isEqualTo(1 << 20);
     }
 

@@ -10,6 +10,7 @@ import static io.vfiouser.server.dma.DmaTesting.pattern;
 import static io.vfiouser.server.dma.ServerDmaSpaceTest.catchDma;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.vfiouser.device.Access;
 import io.vfiouser.device.DmaException;
 import io.vfiouser.server.dma.DmaTesting.RecordingListener;
 import io.vfiouser.transport.linux.Errno;
@@ -67,7 +68,7 @@ class DmaLifecycleTest {
     /** A device access that stays inside {@code withSegment} until {@code leave} opens. */
     private Future<Byte> blockedAccess(long address, CountDownLatch inside, CountDownLatch leave,
             AtomicReference<MemorySegment> seen) {
-        return devices.submit(() -> dma.withSegment(address, 16, false, segment -> {
+        return devices.submit(() -> dma.withSegment(address, 16, Access.READ, segment -> {
             seen.set(segment);
             inside.countDown();
             try {
@@ -98,7 +99,7 @@ class DmaLifecycleTest {
         assertThat(FdCount.isOpen(fd)).isTrue();
         assertThat(seen.get().scope().isAlive()).isTrue();
         // new accesses fail at once, whichever way they come
-        DmaException refused = catchDma(() -> dma.withSegment(BASE, 8, false, s -> 0));
+        DmaException refused = catchDma(() -> dma.withSegment(BASE, 8, Access.READ, s -> 0));
         assertThat(refused.errno()).isEqualTo(Errno.EFAULT);
         assertThat(errnoOf(dma.read(BASE, ByteBuffer.allocate(8)))).isEqualTo(Errno.EFAULT);
         assertThat(dma.isMapped(BASE, 8)).isFalse();
@@ -119,7 +120,7 @@ class DmaLifecycleTest {
         await(table.map(BASE, SIZE, 0, RW, fd));
         CountDownLatch inside = new CountDownLatch(1);
         CountDownLatch leave = new CountDownLatch(1);
-        Future<Object> access = devices.submit(() -> dma.withSegment(BASE, 16, true, segment -> {
+        Future<Object> access = devices.submit(() -> dma.withSegment(BASE, 16, Access.WRITE, segment -> {
             inside.countDown();
             try {
                 leave.await();
@@ -152,10 +153,10 @@ class DmaLifecycleTest {
     void aSegmentKeptPastWithSegmentFailsAfterUnmapInsteadOfTouchingFreedMemory() throws Exception {
         await(table.map(BASE, SIZE, 0, RW, memfd(SIZE)));
         await(table.map(BASE + SIZE, SIZE, 0, RW, memfd(SIZE)));
-        MemorySegment leaked = dma.withSegment(BASE, 64, false, s -> s);
+        MemorySegment leaked = dma.withSegment(BASE, 64, Access.READ, s -> s);
         await(table.unmap(BASE, SIZE, 0));
 
-        DmaException e = catchDma(() -> dma.withSegment(BASE + SIZE, 8, false,
+        DmaException e = catchDma(() -> dma.withSegment(BASE + SIZE, 8, Access.READ,
                 s -> leaked.get(ValueLayout.JAVA_BYTE, 0)));
         assertThat(e.errno()).isEqualTo(Errno.EFAULT);
         assertThat(e.getCause()).isInstanceOf(IllegalStateException.class);
@@ -183,7 +184,7 @@ class DmaLifecycleTest {
         assertThat(seen.get().scope().isAlive()).isTrue();
         assertThat(listener.unmapped()).extracting(r -> r.address()).containsExactlyInAnyOrder(BASE + SIZE,
                 BASE + 2L * SIZE);
-        assertThat(catchDma(() -> dma.withSegment(BASE, 8, false, s -> 0)).errno()).isEqualTo(Errno.EFAULT);
+        assertThat(catchDma(() -> dma.withSegment(BASE, 8, Access.READ, s -> 0)).errno()).isEqualTo(Errno.EFAULT);
 
         leave.countDown();
         assertThat(first.get(TIMEOUT_SECONDS, TimeUnit.SECONDS)).isEqualTo(pattern(0));
@@ -240,7 +241,7 @@ class DmaLifecycleTest {
                 ByteBuffer buffer = ByteBuffer.allocateDirect(256);
                 while (!stop.get()) {
                     try {
-                        dma.withSegment(BASE + 512, 256, true, s -> {
+                        dma.withSegment(BASE + 512, 256, Access.WRITE, s -> {
                             s.fill((byte) 1);
                             return s.get(ValueLayout.JAVA_LONG_UNALIGNED, 8);
                         });

@@ -1,5 +1,6 @@
 package io.vfiouser.server.dma;
 
+import io.vfiouser.device.Access;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -15,7 +16,7 @@ import java.util.concurrent.CompletableFuture;
  * {@link #manual} is set. A failure can be planted for the n-th message.
  */
 final class FakeMessenger implements DmaMessenger {
-    record Call(boolean write, long address, int length) {
+    record Call(Access access, long address, int length) {
     }
 
     final long base;
@@ -74,12 +75,12 @@ final class FakeMessenger implements DmaMessenger {
 
     @Override
     public CompletableFuture<Void> read(long address, ByteBuffer dst) {
-        return message(false, address, dst);
+        return message(Access.READ, address, dst);
     }
 
     @Override
     public CompletableFuture<Void> write(long address, ByteBuffer src) {
-        return message(true, address, src);
+        return message(Access.WRITE, address, src);
     }
 
     @Override
@@ -87,12 +88,12 @@ final class FakeMessenger implements DmaMessenger {
         return maxTransferSize;
     }
 
-    private CompletableFuture<Void> message(boolean write, long address, ByteBuffer buffer) {
+    private CompletableFuture<Void> message(Access access, long address, ByteBuffer buffer) {
         int length = buffer.remaining();
         Throwable failure;
         synchronized (this) {
             int n = calls.size();
-            calls.add(new Call(write, address, length));
+            calls.add(new Call(access, address, length));
             if (length > maxTransferSize) {
                 violations.add("message of " + length + " bytes, max " + maxTransferSize);
             }
@@ -116,10 +117,9 @@ final class FakeMessenger implements DmaMessenger {
                 reply.completeExceptionally(new IllegalStateException("outside the client's memory"));
                 return;
             }
-            if (write) {
-                buffer.get(memory, (int) offset, length);
-            } else {
-                buffer.put(memory, (int) offset, length);
+            switch (access) {
+                case READ -> buffer.put(memory, (int) offset, length);
+                case WRITE -> buffer.get(memory, (int) offset, length);
             }
             reply.complete(null);
         };

@@ -8,6 +8,7 @@ import static io.vfiouser.server.dma.DmaTesting.pattern;
 import static io.vfiouser.server.dma.ServerDmaSpaceTest.catchDma;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.vfiouser.device.Access;
 import io.vfiouser.device.DmaException;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Errno;
@@ -58,19 +59,19 @@ class MemoryFaultsTest {
     @AfterEach
     void tearDown() throws Exception {
         // the JVM is alive and the memory that is left still works
-        byte kept = dma.withSegment(BASE + 8, 1, false, s -> s.get(ValueLayout.JAVA_BYTE, 0));
+        byte kept = dma.withSegment(BASE + 8, 1, Access.READ, s -> s.get(ValueLayout.JAVA_BYTE, 0));
         assertThat(kept).isEqualTo(pattern(8));
         await(table.unmap(BASE, MAPPED, 0));
         FdSet.closeQuietly(fileFd);
         FdCount.awaitAtMost(fdsBefore);
     }
 
-    private static int faultsOf(ServerDmaSpace space, int rounds, long address, long length, boolean write,
-            Function<MemorySegment, ?> access) {
+    private static int faultsOf(ServerDmaSpace space, int rounds, long address, long length, Access access,
+            Function<MemorySegment, ?> action) {
         int faults = 0;
         for (int i = 0; i < rounds; i++) {
             try {
-                space.withSegment(address, length, write, access);
+                space.withSegment(address, length, access, action);
             } catch (DmaException e) {
                 assertThat(e.errno()).isEqualTo(Errno.EIO);
                 faults++;
@@ -82,10 +83,11 @@ class MemoryFaultsTest {
     @Test
     void accessesBeyondTheNewEndFailWithEio() throws Exception {
         for (ServerDmaSpace space : new ServerDmaSpace[] {dma, direct}) {
-            DmaException e = catchDma(() -> space.withSegment(BEYOND, 8, false, s -> s.get(ValueLayout.JAVA_LONG, 0)));
+            DmaException e = catchDma(
+                    () -> space.withSegment(BEYOND, 8, Access.READ, s -> s.get(ValueLayout.JAVA_LONG, 0)));
             assertThat(e.errno()).isEqualTo(Errno.EIO);
             assertThat(MemoryFaults.isMemoryFault(e.getCause())).isTrue();
-            assertThat(catchDma(() -> space.withSegment(BASE + KEPT - 8, 16, true, s -> {
+            assertThat(catchDma(() -> space.withSegment(BASE + KEPT - 8, 16, Access.WRITE, s -> {
                 s.set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 1L);
                 return s.get(ValueLayout.JAVA_LONG_UNALIGNED, 8);
             })).errno()).isEqualTo(Errno.EIO);
@@ -105,15 +107,16 @@ class MemoryFaultsTest {
     @Test
     void narrowReadsFailWithEioWhenCompiledInCopyMode() {
         // In DIRECT mode this very function crashed the JVM once compiled (see SegmentMode).
-        int faults = faultsOf(dma, JIT_ROUNDS, BEYOND, 4096, false, s -> s.get(ValueLayout.JAVA_BYTE, 100));
+        int faults = faultsOf(dma, JIT_ROUNDS, BEYOND, 4096, Access.READ, s -> s.get(ValueLayout.JAVA_BYTE, 100));
         assertThat(faults).isEqualTo(JIT_ROUNDS);
-        faults = faultsOf(dma, JIT_ROUNDS / 10, BEYOND, 64, false, s -> s.get(ValueLayout.JAVA_CHAR_UNALIGNED, 3));
+        faults = faultsOf(dma, JIT_ROUNDS / 10, BEYOND, 64, Access.READ,
+                s -> s.get(ValueLayout.JAVA_CHAR_UNALIGNED, 3));
         assertThat(faults).isEqualTo(JIT_ROUNDS / 10);
     }
 
     @Test
     void writesFailWithEioWhenCompiledInCopyMode() {
-        int faults = faultsOf(dma, JIT_ROUNDS, BEYOND, 4096, true, s -> {
+        int faults = faultsOf(dma, JIT_ROUNDS, BEYOND, 4096, Access.WRITE, s -> {
             s.set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 42L);
             return null;
         });
@@ -125,23 +128,24 @@ class MemoryFaultsTest {
         // below 64 bytes the JDK copies with a Java loop of single loads and stores
         int faults = 0;
         for (int i = 0; i < JIT_ROUNDS; i++) {
-            faults += faultsOf(dma, 1, BEYOND + (i & 7), 1 + (i % 63), (i & 1) == 0, s -> 0);
+            Access access = (i & 1) == 0 ? Access.WRITE : Access.READ;
+            faults += faultsOf(dma, 1, BEYOND + (i & 7), 1 + (i % 63), access, s -> 0);
         }
         assertThat(faults).isEqualTo(JIT_ROUNDS);
     }
 
     @Test
     void wideReadsFailWithEioWhenCompiledInDirectMode() {
-        int faults = faultsOf(direct, JIT_ROUNDS, BEYOND, 4096, false,
+        int faults = faultsOf(direct, JIT_ROUNDS, BEYOND, 4096, Access.READ,
                 s -> s.get(ValueLayout.JAVA_LONG_UNALIGNED, 100));
         assertThat(faults).isEqualTo(JIT_ROUNDS);
-        faults = faultsOf(direct, JIT_ROUNDS / 10, BEYOND, 64, false, s -> s.get(ValueLayout.JAVA_INT, 4));
+        faults = faultsOf(direct, JIT_ROUNDS / 10, BEYOND, 64, Access.READ, s -> s.get(ValueLayout.JAVA_INT, 4));
         assertThat(faults).isEqualTo(JIT_ROUNDS / 10);
     }
 
     @Test
     void writesFailWithEioWhenCompiledInDirectMode() {
-        int faults = faultsOf(direct, JIT_ROUNDS, BEYOND, 4096, true, s -> {
+        int faults = faultsOf(direct, JIT_ROUNDS, BEYOND, 4096, Access.WRITE, s -> {
             s.set(ValueLayout.JAVA_BYTE, 8, (byte) 42);
             s.set(ValueLayout.JAVA_LONG_UNALIGNED, 16, 42L);
             return null;
@@ -151,13 +155,13 @@ class MemoryFaultsTest {
 
     @Test
     void varHandleAccessesFailWithEioWhenCompiledInDirectMode() {
-        int faults = faultsOf(direct, JIT_ROUNDS, BEYOND, 64, false, s -> (long) LONG_HANDLE.get(s, 16L));
+        int faults = faultsOf(direct, JIT_ROUNDS, BEYOND, 64, Access.READ, s -> (long) LONG_HANDLE.get(s, 16L));
         assertThat(faults).isEqualTo(JIT_ROUNDS);
     }
 
     @Test
     void loopsOverGuestMemoryFailWithEioWhenCompiledInDirectMode() {
-        int faults = faultsOf(direct, JIT_ROUNDS / 10, BEYOND, 4096, false, s -> {
+        int faults = faultsOf(direct, JIT_ROUNDS / 10, BEYOND, 4096, Access.READ, s -> {
             long sum = 0;
             for (long o = 0; o < 4096; o += 8) {
                 sum += s.get(ValueLayout.JAVA_LONG_UNALIGNED, o);
@@ -192,7 +196,7 @@ class MemoryFaultsTest {
     @Test
     void theFaultWinsWhenTheDeviceThrowsOnTheGarbageItRead() {
         // Compiled code runs on after the faulting load (with an undefined value) until the next safepoint poll.
-        int faults = faultsOf(direct, JIT_ROUNDS, BEYOND, 64, false, s -> {
+        int faults = faultsOf(direct, JIT_ROUNDS, BEYOND, 64, Access.READ, s -> {
             long descriptor = s.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
             throw new IllegalStateException("descriptor " + descriptor + " makes no sense");
         });
@@ -201,7 +205,7 @@ class MemoryFaultsTest {
 
     @Test
     void aFaultTheDeviceWrapsIsStillRecognised() {
-        int faults = faultsOf(direct, JIT_ROUNDS / 10, BEYOND, 64, false, s -> {
+        int faults = faultsOf(direct, JIT_ROUNDS / 10, BEYOND, 64, Access.READ, s -> {
             try {
                 return s.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
             } catch (Throwable t) {

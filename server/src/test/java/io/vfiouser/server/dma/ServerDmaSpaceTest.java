@@ -11,6 +11,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.vfiouser.codec.VfioUserProtocolException;
+import io.vfiouser.device.Access;
 import io.vfiouser.device.DmaException;
 import io.vfiouser.server.dma.FakeMessenger.Call;
 import io.vfiouser.transport.FdSet;
@@ -98,7 +99,7 @@ class ServerDmaSpaceTest {
     void devicesWorkOnACopyOfUnsealedMemoryAndOnTheSharedPagesOfSealedMemory() throws Exception {
         // Unsealed (the default fixture): a write through the segment reaches guest memory only afterwards.
         byte before = file.get(ValueLayout.JAVA_BYTE, SIZE + 5);
-        dma.withSegment(SHARED + 5, 8, true, seg -> {
+        dma.withSegment(SHARED + 5, 8, Access.WRITE, seg -> {
             seg.set(ValueLayout.JAVA_BYTE, 0, (byte) (before + 1));
             assertThat(file.get(ValueLayout.JAVA_BYTE, SIZE + 5)).as("a private copy").isEqualTo(before);
             return null;
@@ -111,7 +112,7 @@ class ServerDmaSpaceTest {
         try (Arena view = Arena.ofShared()) {
             MemorySegment guest = Linux.mmap(sealedFd, 0, SIZE, Linux.PROT_READ | Linux.PROT_WRITE, view);
             await(table.map(0x400000, SIZE, 0, RW, Linux.dup(sealedFd)));
-            dma.withSegment(0x400000 + 7, 8, true, seg -> {
+            dma.withSegment(0x400000 + 7, 8, Access.WRITE, seg -> {
                 seg.set(ValueLayout.JAVA_BYTE, 0, (byte) 0x5A);
                 assertThat(guest.get(ValueLayout.JAVA_BYTE, 7)).as("the shared pages").isEqualTo((byte) 0x5A);
                 return null;
@@ -153,8 +154,9 @@ class ServerDmaSpaceTest {
         ByteBuffer dst = ByteBuffer.allocate(10_000);
         await(dma.read(MESSAGE + 8, dst));
         assertThat(dst.array()).isEqualTo(Arrays.copyOfRange(client.memory, 8, 10_008));
-        assertThat(client.calls()).containsExactly(new Call(false, MESSAGE + 8, 4096),
-                new Call(false, MESSAGE + 8 + 4096, 4096), new Call(false, MESSAGE + 8 + 8192, 10_000 - 8192));
+        assertThat(client.calls()).containsExactly(new Call(Access.READ, MESSAGE + 8, 4096),
+                new Call(Access.READ, MESSAGE + 8 + 4096, 4096),
+                new Call(Access.READ, MESSAGE + 8 + 8192, 10_000 - 8192));
 
         byte[] data = new byte[5000];
         Arrays.fill(data, (byte) 0x33);
@@ -182,7 +184,7 @@ class ServerDmaSpaceTest {
             assertThat(dst.get(i)).isEqualTo(pattern(3072 + i));
         }
         assertThat(Arrays.copyOfRange(dst.array(), 1024, 2048)).isEqualTo(Arrays.copyOf(second.memory, 1024));
-        assertThat(second.calls()).containsExactly(new Call(false, 0x301000, 1024));
+        assertThat(second.calls()).containsExactly(new Call(Access.READ, 0x301000, 1024));
 
         ByteBuffer src = ByteBuffer.allocate(2048);
         Arrays.fill(src.array(), (byte) 0x44);
@@ -226,11 +228,15 @@ class ServerDmaSpaceTest {
         ServerDmaSpace dma = dma(mode);
         await(table.map(0x400000, 4096, 0, READ, Linux.dup(fileFd)));
         await(table.map(0x401000, 4096, 0, WRITE, Linux.dup(fileFd)));
-        assertThat(errnoThrown(() -> dma.withSegment(0x400000, 8, true, s -> 0))).isEqualTo(Errno.EACCES);
-        assertThat(errnoThrown(() -> dma.withSegment(0x401000, 8, false, s -> 0))).isEqualTo(Errno.EACCES);
-        byte first = dma.withSegment(0x400000, 8, false, s -> s.get(ValueLayout.JAVA_BYTE, 0));
+        assertThat(errnoThrown(() -> dma.withSegment(0x400000, 8, Access.WRITE, s -> 0))).isEqualTo(Errno.EACCES);
+        assertThat(errnoThrown(() -> dma.withSegment(0x401000, 8, Access.READ, s -> 0))).isEqualTo(Errno.EACCES);
+        assertThat(catchDma(() -> dma.withSegment(0x400000, 8, Access.WRITE, s -> 0)))
+                .hasMessageStartingWith("DMA WRITE of Mapping[0x400000+0x1000 R-");
+        assertThat(catchDma(() -> dma.withSegment(0x401000, 8, Access.READ, s -> 0)))
+                .hasMessageStartingWith("DMA READ of Mapping[0x401000+0x1000 -W");
+        byte first = dma.withSegment(0x400000, 8, Access.READ, s -> s.get(ValueLayout.JAVA_BYTE, 0));
         assertThat(first).isEqualTo(pattern(0));
-        int written = dma.withSegment(0x401000, 8, true, s -> {
+        int written = dma.withSegment(0x401000, 8, Access.WRITE, s -> {
             s.set(ValueLayout.JAVA_BYTE, 0, (byte) 0x11);
             return 1;
         });
@@ -245,14 +251,14 @@ class ServerDmaSpaceTest {
         await(table.map(0x600000, 4096, 0, 0, Linux.dup(fileFd))); // mapped PROT_NONE
         assertThat(errnoOf(dma.read(0x600000, ByteBuffer.allocate(8)))).isEqualTo(Errno.EACCES);
         assertThat(errnoOf(dma.write(0x600000, ByteBuffer.allocate(8)))).isEqualTo(Errno.EACCES);
-        assertThat(errnoThrown(() -> dma.withSegment(0x600000, 8, false, s -> 0))).isEqualTo(Errno.EACCES);
+        assertThat(errnoThrown(() -> dma.withSegment(0x600000, 8, Access.READ, s -> 0))).isEqualTo(Errno.EACCES);
     }
 
     @ParameterizedTest
     @EnumSource(SegmentMode.class)
     void withSegmentGivesASliceOfTheSharedMemory(SegmentMode mode) throws Exception {
         ServerDmaSpace dma = dma(mode);
-        long value = dma.withSegment(SHARED + 4096, 64, false, s -> {
+        long value = dma.withSegment(SHARED + 4096, 64, Access.READ, s -> {
             assertThat(s.byteSize()).isEqualTo(64);
             assertThat(s.isReadOnly()).isTrue();
             return s.get(ValueLayout.JAVA_BYTE, 63) & 0xFFL;
@@ -260,7 +266,7 @@ class ServerDmaSpaceTest {
         assertThat((byte) value).isEqualTo(pattern(SIZE + 4096 + 63));
         assertThat(dirty.marks()).isEmpty();
 
-        dma.withSegment(SHARED + 8, 16, true, s -> {
+        dma.withSegment(SHARED + 8, 16, Access.WRITE, s -> {
             assertThat(s.isReadOnly()).isFalse();
             s.fill((byte) 0x77);
             return null;
@@ -275,7 +281,7 @@ class ServerDmaSpaceTest {
     @EnumSource(SegmentMode.class)
     void aReadOnlySegmentRefusesWrites(SegmentMode mode) {
         ServerDmaSpace dma = dma(mode);
-        assertThatThrownBy(() -> dma.withSegment(SHARED, 8, false, s -> {
+        assertThatThrownBy(() -> dma.withSegment(SHARED, 8, Access.READ, s -> {
             s.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
             return null;
         })).isInstanceOf(IllegalArgumentException.class);
@@ -286,16 +292,19 @@ class ServerDmaSpaceTest {
     @EnumSource(SegmentMode.class)
     void withSegmentNeedsOneSharedMappingHoldingTheWholeRange(SegmentMode mode) throws Exception {
         ServerDmaSpace dma = dma(mode);
-        assertThat(errnoThrown(() -> dma.withSegment(SHARED + SIZE - 4, 8, false, s -> 0))).isEqualTo(Errno.EFAULT);
-        assertThat(errnoThrown(() -> dma.withSegment(0x10, 8, false, s -> 0))).isEqualTo(Errno.EFAULT);
-        DmaException message = catchDma(() -> dma.withSegment(MESSAGE, 8, false, s -> 0));
+        assertThat(errnoThrown(() -> dma.withSegment(SHARED + SIZE - 4, 8, Access.READ, s -> 0)))
+                .isEqualTo(Errno.EFAULT);
+        assertThat(errnoThrown(() -> dma.withSegment(0x10, 8, Access.READ, s -> 0))).isEqualTo(Errno.EFAULT);
+        DmaException message = catchDma(() -> dma.withSegment(MESSAGE, 8, Access.READ, s -> 0));
         assertThat(message.errno()).isEqualTo(Errno.EFAULT);
         assertThat(message.getMessage()).contains("read()/write()");
-        assertThatThrownBy(() -> dma.withSegment(SHARED, -1, false, s -> 0))
+        assertThatThrownBy(() -> dma.withSegment(SHARED, -1, Access.READ, s -> 0))
                 .isInstanceOf(IllegalArgumentException.class);
-        long lastByte = dma.withSegment(SHARED + SIZE - 1, 1, false, s -> s.byteSize());
+        assertThatThrownBy(() -> dma.withSegment(SHARED, 8, null, s -> 0))
+                .isInstanceOf(NullPointerException.class).hasMessage("access");
+        long lastByte = dma.withSegment(SHARED + SIZE - 1, 1, Access.READ, s -> s.byteSize());
         assertThat(lastByte).isEqualTo(1L);
-        long whole = dma.withSegment(SHARED, SIZE, false, s -> s.byteSize());
+        long whole = dma.withSegment(SHARED, SIZE, Access.READ, s -> s.byteSize());
         assertThat(whole).isEqualTo(SIZE);
     }
 
@@ -304,11 +313,11 @@ class ServerDmaSpaceTest {
     void exceptionsOfTheDeviceFunctionPassThrough(SegmentMode mode) {
         ServerDmaSpace dma = dma(mode);
         IllegalStateException bug = new IllegalStateException("device bug");
-        assertThatThrownBy(() -> dma.withSegment(SHARED, 8, true, s -> {
+        assertThatThrownBy(() -> dma.withSegment(SHARED, 8, Access.WRITE, s -> {
             throw bug;
         })).isSameAs(bug);
         StackOverflowError error = new StackOverflowError();
-        assertThatThrownBy(() -> dma.withSegment(SHARED, 8, false, s -> {
+        assertThatThrownBy(() -> dma.withSegment(SHARED, 8, Access.READ, s -> {
             throw error;
         })).isSameAs(error);
         assertThat(table.find(SHARED).inFlight()).isZero();
@@ -358,13 +367,18 @@ class ServerDmaSpaceTest {
     void clientErrorsBecomeDmaExceptionsWithTheirErrno() throws Exception {
         client.failAt(1, new VfioUserProtocolException(Errno.EPERM, "bus master off"));
         ByteBuffer dst = ByteBuffer.allocate(10_000);
-        assertThat(errnoOf(dma.read(MESSAGE, dst))).isEqualTo(Errno.EPERM);
+        CompletableFuture<Void> refused = dma.read(MESSAGE, dst);
+        assertThat(errnoOf(refused)).isEqualTo(Errno.EPERM);
         assertThat(client.calls()).hasSize(2);
         assertThat(dst.position()).isZero();
+        assertThat(refused).failsWithin(5, TimeUnit.SECONDS).withThrowableOfType(ExecutionException.class)
+                .withMessageContaining("DMA_READ of 10000 bytes at 0x");
 
         client.failAt(2, new ClosedChannelException());
         CompletableFuture<Void> gone = dma.write(MESSAGE, ByteBuffer.allocate(10));
         assertThat(errnoOf(gone)).isEqualTo(Errno.EIO);
+        assertThat(gone).failsWithin(5, TimeUnit.SECONDS).withThrowableOfType(ExecutionException.class)
+                .withMessageContaining("DMA_WRITE of 10 bytes at 0x");
         assertThat(dirty.marks()).hasSize(1); // writes are logged even when they fail: some may have landed
     }
 
@@ -396,7 +410,7 @@ class ServerDmaSpaceTest {
     @EnumSource(SegmentMode.class)
     void onlyTheBytesTheDeviceChangedReachTheGuest(SegmentMode mode) throws Exception {
         ServerDmaSpace dma = dma(mode);
-        dma.withSegment(SHARED, 64, true, s -> {
+        dma.withSegment(SHARED, 64, Access.WRITE, s -> {
             file.set(ValueLayout.JAVA_BYTE, SIZE + 10, (byte) 0x10); // the guest writes meanwhile
             s.set(ValueLayout.JAVA_BYTE, 20, (byte) 0x20);
             s.set(ValueLayout.JAVA_INT_UNALIGNED, 30, 0x30313233);
@@ -417,7 +431,7 @@ class ServerDmaSpaceTest {
     @EnumSource(SegmentMode.class)
     void writesOfAFailingDeviceFunctionReachTheGuest(SegmentMode mode) {
         ServerDmaSpace dma = dma(mode);
-        assertThatThrownBy(() -> dma.withSegment(SHARED, 64, true, s -> {
+        assertThatThrownBy(() -> dma.withSegment(SHARED, 64, Access.WRITE, s -> {
             s.set(ValueLayout.JAVA_BYTE, 5, (byte) 0x55);
             throw new IllegalStateException("half done");
         })).hasMessage("half done");
@@ -426,12 +440,12 @@ class ServerDmaSpaceTest {
 
     @Test
     void copyModeShowsASnapshotAndDirectModeTheLiveMemory() throws Exception {
-        byte copied = dma(SegmentMode.COPY).withSegment(SHARED, 8, false, s -> {
+        byte copied = dma(SegmentMode.COPY).withSegment(SHARED, 8, Access.READ, s -> {
             file.set(ValueLayout.JAVA_BYTE, SIZE, (byte) 0x61);
             return s.get(ValueLayout.JAVA_BYTE, 0);
         });
         assertThat(copied).isEqualTo(pattern(SIZE));
-        byte live = dma(SegmentMode.DIRECT).withSegment(SHARED, 8, false, s -> {
+        byte live = dma(SegmentMode.DIRECT).withSegment(SHARED, 8, Access.READ, s -> {
             file.set(ValueLayout.JAVA_BYTE, SIZE, (byte) 0x62);
             return s.get(ValueLayout.JAVA_BYTE, 0);
         });
@@ -443,15 +457,15 @@ class ServerDmaSpaceTest {
     @EnumSource(SegmentMode.class)
     void segmentsKeepTheGuestAddressAlignmentModuloEight(SegmentMode mode) throws Exception {
         ServerDmaSpace dma = dma(mode);
-        long aligned = dma.withSegment(SHARED + 8, 16, false, s -> s.get(ValueLayout.JAVA_LONG, 8));
+        long aligned = dma.withSegment(SHARED + 8, 16, Access.READ, s -> s.get(ValueLayout.JAVA_LONG, 8));
         assertThat(aligned).isEqualTo(file.get(ValueLayout.JAVA_LONG, SIZE + 16));
-        int four = dma.withSegment(SHARED + 4, 8, true, s -> {
+        int four = dma.withSegment(SHARED + 4, 8, Access.WRITE, s -> {
             s.set(ValueLayout.JAVA_INT, 4, 0x01020304);
             return s.get(ValueLayout.JAVA_INT, 0);
         });
         assertThat(four).isEqualTo(file.get(ValueLayout.JAVA_INT, SIZE + 4));
         assertThat(file.get(ValueLayout.JAVA_INT, SIZE + 8)).isEqualTo(0x01020304);
-        long atomic = dma.withSegment(SHARED + 24, 8, true,
+        long atomic = dma.withSegment(SHARED + 24, 8, Access.WRITE,
                 s -> (long) ValueLayout.JAVA_LONG.varHandle().getAndAdd(s, 0L, 1L));
         assertThat(file.get(ValueLayout.JAVA_LONG, SIZE + 24)).isEqualTo(atomic + 1);
     }
@@ -463,28 +477,28 @@ class ServerDmaSpaceTest {
         Linux.ftruncate(fd, big);
         await(table.map(0x1_0000_0000L, big, 0, RW, fd));
         DmaException tooBig = catchDma(
-                () -> dma.withSegment(0x1_0000_0000L, ServerDmaSpace.MAX_COPY + 1, false, s -> 0));
+                () -> dma.withSegment(0x1_0000_0000L, ServerDmaSpace.MAX_COPY + 1, Access.READ, s -> 0));
         assertThat(tooBig.errno()).isEqualTo(Errno.E2BIG);
-        long direct = dma(SegmentMode.DIRECT).withSegment(0x1_0000_0000L, ServerDmaSpace.MAX_COPY + 1, false,
+        long direct = dma(SegmentMode.DIRECT).withSegment(0x1_0000_0000L, ServerDmaSpace.MAX_COPY + 1, Access.READ,
                 s -> s.byteSize());
         assertThat(direct).isEqualTo(ServerDmaSpace.MAX_COPY + 1);
     }
 
-    interface Access {
+    interface DmaCall {
         Object run() throws DmaException;
     }
 
-    static DmaException catchDma(Access access) {
+    static DmaException catchDma(DmaCall call) {
         try {
-            access.run();
+            call.run();
         } catch (DmaException e) {
             return e;
         }
         throw new AssertionError("no DmaException");
     }
 
-    static int errnoThrown(Access access) {
-        return catchDma(access).errno();
+    static int errnoThrown(DmaCall call) {
+        return catchDma(call).errno();
     }
 
     @Test
@@ -493,8 +507,8 @@ class ServerDmaSpaceTest {
         int pages = (int) (SIZE / 4096);
         int words = (pages + 63) / 64;
         await(dma.write(SHARED + 4095, java.nio.ByteBuffer.allocate(2)));                  // pages 0, 1
-        dma.withSegment(SHARED + 5 * 4096, 10, true, seg -> null);                         // page 5
-        dma.withSegment(SHARED + 7 * 4096, 10, false, seg -> null);                        // read: nothing
+        dma.withSegment(SHARED + 5 * 4096, 10, Access.WRITE, seg -> null);                         // page 5
+        dma.withSegment(SHARED + 7 * 4096, 10, Access.READ, seg -> null);                        // read: nothing
         await(dma.read(SHARED + 9 * 4096, java.nio.ByteBuffer.allocate(8)));               // read: nothing
         dma.markDirty(SHARED + 12 * 4096, 1);                                              // page 12
         await(dma.write(MESSAGE, java.nio.ByteBuffer.allocate(8)));                        // message mode: not logged
@@ -504,7 +518,7 @@ class ServerDmaSpaceTest {
         for (int w = 1; w < words; w++) {
             assertThat(bitmap[w]).isZero();
         }
-        dma(SegmentMode.DIRECT).withSegment(SHARED + 14 * 4096, 1, true, seg -> null);     // page 14, direct
+        dma(SegmentMode.DIRECT).withSegment(SHARED + 14 * 4096, 1, Access.WRITE, seg -> null);     // page 14, direct
         assertThat(table.dirtyReport(SHARED, SIZE, 4096)[0]).isEqualTo(1L << 14);
         table.stopDirtyLogging();
         await(dma.write(SHARED, java.nio.ByteBuffer.allocate(2)));

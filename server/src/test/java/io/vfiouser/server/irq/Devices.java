@@ -1,7 +1,7 @@
 package io.vfiouser.server.irq;
 
 import io.netty.buffer.Unpooled;
-import io.vfiouser.codec.message.SetIrqs;
+import io.vfiouser.codec.payload.SetIrqs;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.IrqType;
 import io.vfiouser.device.Region;

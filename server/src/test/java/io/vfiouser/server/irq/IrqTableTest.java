@@ -14,8 +14,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.vfiouser.codec.VfioUserProtocolException;
-import io.vfiouser.codec.message.IrqInfo;
-import io.vfiouser.codec.message.SetIrqs;
+import io.vfiouser.codec.payload.IrqInfo;
+import io.vfiouser.codec.payload.SetIrqs;
 import io.vfiouser.device.IrqType;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Errno;

@@ -13,7 +13,7 @@ import static io.vfiouser.server.irq.Devices.req;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.vfiouser.codec.message.SetIrqs;
+import io.vfiouser.codec.payload.SetIrqs;
 import io.vfiouser.device.IrqType;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.testing.FdCount;

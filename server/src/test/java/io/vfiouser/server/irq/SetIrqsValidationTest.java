@@ -18,7 +18,7 @@ import static org.junit.jupiter.params.provider.Arguments.arguments;
 import io.netty.buffer.Unpooled;
 import io.netty.util.ReferenceCountUtil;
 import io.vfiouser.codec.VfioUserProtocolException;
-import io.vfiouser.codec.message.SetIrqs;
+import io.vfiouser.codec.payload.SetIrqs;
 import io.vfiouser.device.DeviceDescription;
 import io.vfiouser.device.IrqType;
 import io.vfiouser.transport.FdSet;

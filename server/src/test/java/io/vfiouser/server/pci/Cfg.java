@@ -90,7 +90,8 @@ final class Cfg {
         return read(c, offset, 4);
     }
 
-    static void write(ConfigSpace c, int offset, int width, int value) {
+    /** Writes and returns whether the write initiated an FLR. */
+    static boolean write(ConfigSpace c, int offset, int width, int value) {
         ByteBuffer b = ByteBuffer.allocate(width).order(ByteOrder.LITTLE_ENDIAN);
         switch (width) {
             case 1 -> b.put((byte) value);
@@ -99,20 +100,21 @@ final class Cfg {
             default -> throw new IllegalArgumentException("width " + width);
         }
         b.flip();
-        c.write(offset, b);
+        boolean flr = c.write(offset, b);
         assertThat(b.hasRemaining()).isFalse();
+        return flr;
     }
 
-    static void write8(ConfigSpace c, int offset, int value) {
-        write(c, offset, 1, value);
+    static boolean write8(ConfigSpace c, int offset, int value) {
+        return write(c, offset, 1, value);
     }
 
-    static void write16(ConfigSpace c, int offset, int value) {
-        write(c, offset, 2, value);
+    static boolean write16(ConfigSpace c, int offset, int value) {
+        return write(c, offset, 2, value);
     }
 
-    static void write32(ConfigSpace c, int offset, int value) {
-        write(c, offset, 4, value);
+    static boolean write32(ConfigSpace c, int offset, int value) {
+        return write(c, offset, 4, value);
     }
 
     static void writeBytes(ConfigSpace c, int offset, byte... bytes) {
@@ -142,14 +144,6 @@ final class Cfg {
     /** Records listener calls as short strings. */
     static final class Recorder implements ConfigSpace.Listener {
         final List<String> events = new ArrayList<>();
-        Runnable onFlr = () -> {
-        };
-
-        @Override
-        public void flrRequested() {
-            events.add("flr");
-            onFlr.run();
-        }
 
         @Override
         public void commandChanged(int oldValue, int newValue) {

@@ -1,0 +1,56 @@
+package io.vfiouser.server.connection;
+
+import io.vfiouser.device.DeviceContext;
+import io.vfiouser.device.DmaSpace;
+import io.vfiouser.device.Interrupts;
+import io.vfiouser.server.device.DeviceRuntime;
+import io.vfiouser.server.device.RegionMemory;
+import io.vfiouser.server.irq.IrqTable;
+import java.lang.foreign.MemorySegment;
+import org.apache.logging.log4j.Logger;
+
+/** What the device gets while one client is attached ({@link io.vfiouser.device.VfioUserDevice#attached}). */
+final class ConnectionContext implements DeviceContext {
+    private final DeviceRuntime runtime;
+    private final DmaSpace dma;
+    private final Interrupts interrupts;
+
+    ConnectionContext(DeviceRuntime runtime, DmaSpace dma, IrqTable irqs) {
+        this.runtime = runtime;
+        this.dma = dma;
+        this.interrupts = new CountingInterrupts(irqs, runtime.stats());
+    }
+
+    @Override
+    public DmaSpace dma() {
+        return dma;
+    }
+
+    @Override
+    public Interrupts interrupts() {
+        return interrupts;
+    }
+
+    @Override
+    public Logger log() {
+        return runtime.log();
+    }
+
+    @Override
+    public MemorySegment regionMemory(int region) {
+        return runtime.memory(region).filter(m -> m.region().memoryBacked())
+                .orElseThrow(() -> new IllegalArgumentException("region " + region + " is not memory-backed"
+                        + (runtime.memory(region).isPresent() ? " (it is hybrid: use areaMemory)" : "")))
+                .segment();
+    }
+
+    @Override
+    public MemorySegment areaMemory(int region, int area) {
+        RegionMemory memory = runtime.memory(region)
+                .orElseThrow(() -> new IllegalArgumentException("region " + region + " has no mmappable area"));
+        if (area < 0 || area >= memory.areaCount()) {
+            throw new IllegalArgumentException("region " + region + " has no mmappable area " + area);
+        }
+        return memory.area(area);
+    }
+}

@@ -1,0 +1,179 @@
+package io.vfiouser.server.connection;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.util.ReferenceCountUtil;
+import io.vfiouser.codec.VfioUserCapabilities;
+import io.vfiouser.codec.VfioUserCommand;
+import io.vfiouser.codec.VfioUserHeader;
+import io.vfiouser.codec.VfioUserInvalidMessage;
+import io.vfiouser.codec.VfioUserMessage;
+import io.vfiouser.codec.VfioUserProtocolException;
+import io.vfiouser.codec.payload.DmaAccess;
+import io.vfiouser.server.dma.DmaMessenger;
+import io.vfiouser.transport.linux.Errno;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.apache.logging.log4j.Logger;
+
+/**
+ * The server's own DMA_READ and DMA_WRITE requests to the client (digest 3.11, 3.12), for guest memory the client
+ * mapped without a file descriptor. A request is sent on the connection's event loop with a fresh message id and
+ * completed by the client's reply with that id, which never waits in the command queue: a device waiting for DMA
+ * never blocks the command stream.
+ *
+ * <p>Open from negotiation until the client leaves; a request made while closed, or still waiting when the client
+ * leaves, fails with {@link ClosedChannelException}. {@link #outstanding()} changes are reported to the connection's
+ * handler (it reads the client's replies even behind a full command queue while one is outstanding).
+ */
+final class ServerDmaRequests implements DmaMessenger {
+    /** A DMA request's count before the client said what it takes (VERSION). */
+    private static final int DEFAULT_MAX_TRANSFER = 1 << 20;
+    /** The largest errno an error reply may carry; libvfio-user reads anything above as EINVAL too. */
+    private static final int MAX_ERRNO = 4096;
+
+    private final Channel channel;
+    private final Logger log;
+    private final String name;
+    private Runnable outstandingChanged = () -> {
+    };
+    private final Map<Integer, CompletableFuture<VfioUserMessage>> waiting = new HashMap<>();
+    private volatile VfioUserCapabilities client;
+    private boolean open;
+    private int nextId;
+
+    ServerDmaRequests(Channel channel, Logger log, String name) {
+        this.channel = channel;
+        this.log = log;
+        this.name = name;
+    }
+
+    /** Called on the event loop when the first request starts waiting and when the last one is answered. */
+    void onOutstandingChanged(Runnable listener) {
+        this.outstandingChanged = listener;
+    }
+
+    /** The client negotiated: requests may go out, no larger than its {@code max_data_xfer_size}. */
+    void open(VfioUserCapabilities client) {
+        this.client = client;
+        this.open = true;
+    }
+
+    /** The client left: every waiting request fails, later ones too. On the event loop. */
+    void close() {
+        open = false;
+        ClosedChannelException gone = new ClosedChannelException();
+        for (CompletableFuture<VfioUserMessage> reply : waiting.values()) {
+            reply.completeExceptionally(gone);
+        }
+        waiting.clear();
+    }
+
+    /** Whether a request waits for the client's reply. */
+    boolean outstanding() {
+        return !waiting.isEmpty();
+    }
+
+    /** Completes the request {@code reply} answers; false if it answers none (it stays the caller's then). */
+    boolean complete(VfioUserMessage reply) {
+        CompletableFuture<VfioUserMessage> request = take(reply.header());
+        if (request == null) {
+            return false;
+        }
+        request.complete(reply);
+        return true;
+    }
+
+    /** Fails the request an undecodable reply answers; false if it answers none. */
+    boolean fail(VfioUserInvalidMessage reply) {
+        CompletableFuture<VfioUserMessage> request = take(reply.header());
+        if (request == null) {
+            return false;
+        }
+        request.completeExceptionally(new VfioUserProtocolException(reply.errno(), reply.reason()));
+        reply.release();
+        return true;
+    }
+
+    private CompletableFuture<VfioUserMessage> take(VfioUserHeader header) {
+        if (!header.isReply()) {
+            return null;
+        }
+        CompletableFuture<VfioUserMessage> request = waiting.remove(header.msgId());
+        if (request != null && waiting.isEmpty()) {
+            outstandingChanged.run();
+        }
+        return request;
+    }
+
+    @Override
+    public CompletableFuture<Void> read(long address, ByteBuffer dst) {
+        int count = dst.remaining();
+        return request(VfioUserCommand.DMA_READ, DmaAccess.of(address, count)).thenAccept(reply -> {
+            try {
+                DmaAccess got = reply.payload(DmaAccess.class);
+                ByteBuf data = got.data();
+                if (got.address() != address || data == null || data.readableBytes() != count) {
+                    throw new VfioUserProtocolException(Errno.EINVAL, "DMA_READ reply does not match its request");
+                }
+                data.getBytes(data.readerIndex(), dst);
+            } finally {
+                reply.release();
+            }
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> write(long address, ByteBuffer src) {
+        ByteBuf data = channel.alloc().buffer(src.remaining());
+        data.writeBytes(src);
+        return request(VfioUserCommand.DMA_WRITE, DmaAccess.withData(address, data)).thenAccept(reply -> {
+            reply.release();
+        });
+    }
+
+    @Override
+    public int maxTransferSize() {
+        VfioUserCapabilities c = client;
+        return (int) Math.min(Integer.MAX_VALUE, c == null ? DEFAULT_MAX_TRANSFER : c.maxDataXferSize());
+    }
+
+    /** Sends a server-issued command and completes with its successful reply, or fails with its errno. */
+    private CompletableFuture<VfioUserMessage> request(VfioUserCommand command, DmaAccess payload) {
+        CompletableFuture<VfioUserMessage> reply = new CompletableFuture<>();
+        channel.eventLoop().execute(() -> {
+            if (!open) {
+                ReferenceCountUtil.safeRelease(payload.data());
+                reply.completeExceptionally(new ClosedChannelException());
+                return;
+            }
+            int id = nextId++ & 0xFFFF;
+            while (waiting.containsKey(id)) {
+                id = nextId++ & 0xFFFF;
+            }
+            boolean first = waiting.isEmpty();
+            waiting.put(id, reply);
+            if (first) {
+                outstandingChanged.run();
+            }
+            VfioUserMessage message = VfioUserMessage.command(id, command, payload);
+            if (log.isTraceEnabled()) {
+                log.trace(TraceLine.of(name, "->", message));
+            }
+            channel.writeAndFlush(message, channel.voidPromise());
+        });
+        return reply.thenApply(r -> {
+            if (r.header().isError()) {
+                // 0 and values above 4096 are no errno: EINVAL, as libvfio-user reads them (digest 1.3).
+                int error = r.header().error();
+                int errno = error > 0 && error <= MAX_ERRNO ? error : Errno.EINVAL;
+                r.release();
+                throw new VfioUserProtocolException(errno, command + " failed at the client");
+            }
+            return r;
+        });
+    }
+}
