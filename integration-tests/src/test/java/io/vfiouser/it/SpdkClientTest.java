@@ -43,6 +43,10 @@ class SpdkClientTest {
     private static final int SPDK_MAX_TRANSFER = 128 << 10;
     /** CC as SPDK enables it: NVM command set, 4 KiB pages, round robin, SQ entries 2^6, CQ entries 2^4, EN. */
     private static final int CC_ENABLE = 6 << 16 | 4 << 20 | 1;
+    /** SPDK's admin queue on PCIe and vfio-user: at least NVME_PCIE_MIN_ADMIN_QUEUE_SIZE (256) entries. */
+    private static final int ADMIN_ENTRIES = 256;
+    /** SPDK's default I/O queue size (DEFAULT_IO_QUEUE_SIZE). */
+    private static final int IO_ENTRIES = 256;
 
     private Path dir;
     private Path backing;
@@ -181,7 +185,7 @@ class SpdkClientTest {
             this.memory = memory;
             this.base = memory.address();
             this.next = base;
-            this.admin = new Ring(0, alloc(32 * 64), alloc(32 * 16), 32);
+            this.admin = new Ring(0, alloc(ADMIN_ENTRIES * 64), alloc(ADMIN_ENTRIES * 16), ADMIN_ENTRIES);
         }
 
         /** A queue pair in the process's memory; its addresses are virtual addresses (= IOVAs). */
@@ -310,7 +314,7 @@ class SpdkClientTest {
 
         /** An I/O queue pair with interrupts off (IEN = 0), as SPDK creates them, and writes read back. */
         void polledIo() throws ErrnoException {
-            Ring io = new Ring(1, alloc(64 * 64), alloc(64 * 16), 64);
+            Ring io = new Ring(1, alloc(IO_ENTRIES * 64), alloc(IO_ENTRIES * 16), IO_ENTRIES);
             ok(admin, 0x05, 0, io.cq, 0, (io.size - 1) << 16 | 1, 0b01); // PC = 1, IEN = 0, no vector
             ok(admin, 0x01, 0, io.sq, 0, (io.size - 1) << 16 | 1, 1 << 16 | 0b1);
             long out = alloc(SPDK_MAX_TRANSFER);
@@ -318,7 +322,7 @@ class SpdkClientTest {
             long in = alloc(SPDK_MAX_TRANSFER);
             long inList = prpList(in, SPDK_MAX_TRANSFER);
             Random random = new Random(13);
-            for (int i = 0; i < 80; i++) { // more commands than the ring has entries: the phase wraps
+            for (int i = 0; i < 140; i++) { // more commands than the ring has entries: the phase wraps
                 int bytes = i % 2 == 0 ? PAGE : SPDK_MAX_TRANSFER;
                 long lba = random.nextInt((int) (NS_SIZE / 512) - bytes / 512);
                 byte[] pattern = new byte[bytes];
