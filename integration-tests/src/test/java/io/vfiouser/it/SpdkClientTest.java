@@ -92,6 +92,30 @@ class SpdkClientTest {
         }
     }
 
+    /**
+     * Without {@code -g} (one hugetlbfs file per page), SPDK may register two pages that are contiguous in its
+     * address space as one range and send the first page's fd with it: a map past the end of the file, which the
+     * server refuses (EINVAL) rather than let a later access fault; the fd that came with it is closed.
+     */
+    @Test
+    void aMapLargerThanItsFileIsRefusedAndItsFdClosed() throws Exception {
+        int memfd = Linux.memfdCreate("one-page-file", 0);
+        try (SpdkWireClient spdk = SpdkWireClient.connect(fixture.socket())) {
+            Linux.ftruncate(memfd, 2L * MIB);
+            answered(spdk.request(SpdkWireClient.VERSION, SpdkWireClient.version()));
+            long before = FdCount.now();
+            Reply refused = spdk.request(SpdkWireClient.DMA_MAP, SpdkWireClient.dmaMap(0x7f00_0000_0000L, 4L * MIB, 0),
+                    memfd);
+            assertThat(refused.isError()).isTrue();
+            assertThat(refused.error()).isEqualTo(io.vfiouser.transport.linux.Errno.EINVAL);
+            assertThat(refused.msgId()).isZero();
+            FdCount.awaitAtMost(before);
+            assertThat(FdCount.now()).isEqualTo(before);
+        } finally {
+            Linux.close(memfd);
+        }
+    }
+
     private static long freeHugePages() throws Exception {
         for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
             if (line.startsWith("HugePages_Free:")) {
