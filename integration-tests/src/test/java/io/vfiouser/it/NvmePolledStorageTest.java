@@ -15,7 +15,6 @@ import io.vfiouser.examples.nvme.NvmeOptions;
 import io.vfiouser.it.NvmeHostDriver.Queue;
 import io.vfiouser.it.NvmeHostDriver.Sqe;
 import io.vfiouser.transport.FdSet;
-import io.vfiouser.transport.linux.Linux;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -117,7 +116,7 @@ class NvmePolledStorageTest {
             host.ok(q, io(WRITE, lba, 256, buf, list));
         }
         host.ok(q, Sqe.of(FLUSH, 1));
-        long written = allocatedBytes(backing);
+        long written = SparseFiles.allocatedBytes(backing);
         assertThat(written).as("allocated after writing 8 MiB").isGreaterThanOrEqualTo(8L * MIB);
 
         // Deallocate 2 MiB at 1 MiB and 3 MiB at 4 MiB (blocks 2048..6143 and 8192..14335) in one command.
@@ -128,13 +127,13 @@ class NvmePolledStorageTest {
         r.set(ValueLayout.JAVA_INT_UNALIGNED, 20, 6144);
         r.set(ValueLayout.JAVA_LONG_UNALIGNED, 24, 8192);
         host.ok(q, Sqe.of(DSM, 1).prps(ranges, 0).dwords(1, 1 << 2, 0, 0));
-        long afterDsm = allocatedBytes(backing);
+        long afterDsm = SparseFiles.allocatedBytes(backing);
         assertThat(written - afterDsm).as("space freed by deallocating 5 MiB").isGreaterThanOrEqualTo(5L * MIB);
         assertThat(Files.size(backing)).as("the namespace keeps its size").isEqualTo(64L << 20);
 
         // Write Zeroes with DEAC frees its 1 MiB too (blocks 15360..17407 reach past the written 8 MiB).
         host.ok(q, Sqe.of(WRITE_ZEROES, 1).dwords(15360, 0, 2047 | DEAC, 0));
-        assertThat(afterDsm - allocatedBytes(backing)).as("space freed by Write Zeroes with DEAC")
+        assertThat(afterDsm - SparseFiles.allocatedBytes(backing)).as("space freed by Write Zeroes with DEAC")
                 .isGreaterThanOrEqualTo(512L << 10);
 
         // What was deallocated reads as zeros, through the controller and in the file; the rest is intact.
@@ -183,7 +182,7 @@ class NvmePolledStorageTest {
         assertThat(allEqual(host.at(in, PAGE).toArray(ValueLayout.JAVA_BYTE), (byte) 0)).isTrue();
         assertThat(host.call(q, io(READ, blocks - 4, 8, in, 0)).sctSc()).as("LBA out of range").isEqualTo(0x80);
         assertThat(Files.size(backing)).isEqualTo(size);
-        assertThat(allocatedBytes(backing)).as("only the written blocks take space").isLessThan(4L * MIB);
+        assertThat(SparseFiles.allocatedBytes(backing)).as("only the written blocks take space").isLessThan(4L * MIB);
     }
 
     // ------------------------------------------------------------------------------------------- helpers
@@ -213,29 +212,6 @@ class NvmePolledStorageTest {
                 // until full
             }
             return b.array();
-        }
-    }
-
-    /**
-     * The bytes of {@code file} the file system holds data for: the sum of its data extents, found with
-     * {@code lseek(SEEK_DATA)} and {@code lseek(SEEK_HOLE)} (what {@code du} counts, without the metadata).
-     */
-    static long allocatedBytes(Path file) throws Exception {
-        int fd = Linux.open(file.toString(), Linux.O_RDONLY);
-        try {
-            long total = 0;
-            long at = 0;
-            while (true) {
-                long data = Linux.seek(fd, at, Linux.SEEK_DATA);
-                if (data < 0) {
-                    return total;
-                }
-                long hole = Linux.seek(fd, data, Linux.SEEK_HOLE);
-                total += hole - data;
-                at = hole;
-            }
-        } finally {
-            Linux.close(fd);
         }
     }
 
