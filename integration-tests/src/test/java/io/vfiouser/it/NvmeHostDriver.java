@@ -395,6 +395,20 @@ final class NvmeHostDriver implements AutoCloseable {
         return q;
     }
 
+    /**
+     * An I/O queue pair whose completion queue raises no interrupt (IEN = 0), which the host polls: how SPDK's
+     * driver creates its queues. Needs no vector and no SET_IRQS.
+     */
+    Queue createPolledIoQueue(int qid, int entries) throws Exception {
+        long cq = alloc((long) entries * 16);
+        long sq = alloc((long) entries * 64);
+        ok(admin(), Sqe.of(0x05, 0).prps(cq, 0).dwords((entries - 1) << 16 | qid, 0b01, 0, 0));
+        ok(admin(), Sqe.of(0x01, 0).prps(sq, 0).dwords((entries - 1) << 16 | qid, qid << 16 | 0b1, 0, 0));
+        Queue q = new Queue(qid, sq, entries, cq, entries, -1);
+        queues.put(qid, q);
+        return q;
+    }
+
     void forget(int qid) {
         queues.remove(qid);
     }

@@ -26,11 +26,13 @@ final class AdminCommands {
     private static final int NSID_ALL = 0xFFFF_FFFF;
 
     private final NvmeController c;
+    private final FeatureCommands features;
     /** Delete I/O Submission Queue commands waiting for their queue's commands, by queue. */
     private final Map<SubmissionQueue, CompletableFuture<Completion>> deletions = new HashMap<>();
 
     AdminCommands(NvmeController controller) {
         this.c = controller;
+        this.features = new FeatureCommands(controller.features, controller.maxIoQueues, controller.msixVectors);
     }
 
     CompletableFuture<Completion> execute(Command cmd) throws CommandFailure {
@@ -224,100 +226,11 @@ final class AdminCommands {
     // -------------------------------------------------------------------------------------------- features
 
     private Completion setFeatures(Command cmd) {
-        int fid = cmd.cdw10() & 0xFF;
-        boolean save = (cmd.cdw10() & (1 << 31)) != 0;
-        int value = cmd.cdw11();
-        Features f = c.features;
-        if (save) {
-            return Completion.error(isKnown(fid) ? Status.FEATURE_NOT_SAVEABLE : Status.INVALID_FIELD);
-        }
-        switch (fid) {
-            case Features.ARBITRATION -> f.arbitration = value & 0xFFFF_FF07;
-            case Features.POWER_MANAGEMENT -> {
-                if ((value & 0x1F) != 0) { // only power state 0 exists
-                    return Completion.error(Status.INVALID_FIELD);
-                }
-                f.powerManagement = value & 0xFF;
-            }
-            case Features.TEMPERATURE_THRESHOLD -> {
-                int threshold = value & 0xFFFF;
-                int sensor = (value >>> 16) & 0xF;
-                int type = (value >>> 20) & 3;
-                if (sensor != 0 || type > 1) {
-                    return Completion.error(Status.INVALID_FIELD);
-                }
-                if (type == 0) {
-                    f.overTemperature = threshold;
-                } else {
-                    f.underTemperature = threshold;
-                }
-            }
-            case Features.VOLATILE_WRITE_CACHE -> f.volatileWriteCache = (value & 1) != 0;
-            case Features.NUMBER_OF_QUEUES -> {
-                int sqRequested = value & 0xFFFF;
-                int cqRequested = value >>> 16;
-                if (sqRequested == 0xFFFF || cqRequested == 0xFFFF) {
-                    return Completion.error(Status.INVALID_FIELD);
-                }
-                if (anyIoQueue()) {
-                    return Completion.error(Status.COMMAND_SEQUENCE_ERROR);
-                }
-                f.ioSubmissionQueues = Math.min(sqRequested + 1, c.maxIoQueues);
-                f.ioCompletionQueues = Math.min(cqRequested + 1, c.maxIoQueues);
-                return Completion.ok(f.numberOfQueuesResult());
-            }
-            case Features.INTERRUPT_COALESCING -> f.interruptCoalescing = value & 0xFFFF;
-            case Features.ASYNC_EVENT_CONFIGURATION -> f.asyncEventConfiguration = value;
-            default -> {
-                return Completion.error(Status.INVALID_FIELD);
-            }
-        }
-        return Completion.OK;
+        return features.set(cmd, anyIoQueue());
     }
 
     private Completion getFeatures(Command cmd) {
-        int fid = cmd.cdw10() & 0xFF;
-        int select = (cmd.cdw10() >>> 8) & 7;
-        if (!isKnown(fid) || select > 3) {
-            return Completion.error(Status.INVALID_FIELD);
-        }
-        if (select == 3) {
-            return Completion.ok(0b100); // changeable, not per namespace, not saveable
-        }
-        if (select != 0) {
-            int value = Features.defaultValue(fid, c.maxIoQueues);
-            if (fid == Features.TEMPERATURE_THRESHOLD && ((cmd.cdw11() >>> 20) & 3) == 1) {
-                value = 0;
-            }
-            return Completion.ok(value);
-        }
-        Features f = c.features;
-        return switch (fid) {
-            case Features.ARBITRATION -> Completion.ok(f.arbitration);
-            case Features.POWER_MANAGEMENT -> Completion.ok(f.powerManagement);
-            case Features.TEMPERATURE_THRESHOLD -> {
-                int sensor = (cmd.cdw11() >>> 16) & 0xF;
-                int type = (cmd.cdw11() >>> 20) & 3;
-                if (sensor != 0 || type > 1) {
-                    yield Completion.error(Status.INVALID_FIELD);
-                }
-                yield Completion.ok(type == 0 ? f.overTemperature : f.underTemperature);
-            }
-            case Features.VOLATILE_WRITE_CACHE -> Completion.ok(f.volatileWriteCache ? 1 : 0);
-            case Features.NUMBER_OF_QUEUES -> Completion.ok(f.numberOfQueuesResult());
-            case Features.INTERRUPT_COALESCING -> Completion.ok(f.interruptCoalescing);
-            case Features.ASYNC_EVENT_CONFIGURATION -> Completion.ok(f.asyncEventConfiguration);
-            default -> Completion.error(Status.INVALID_FIELD);
-        };
-    }
-
-    private static boolean isKnown(int fid) {
-        return switch (fid) {
-            case Features.ARBITRATION, Features.POWER_MANAGEMENT, Features.TEMPERATURE_THRESHOLD,
-                 Features.VOLATILE_WRITE_CACHE, Features.NUMBER_OF_QUEUES, Features.INTERRUPT_COALESCING,
-                 Features.ASYNC_EVENT_CONFIGURATION -> true;
-            default -> false;
-        };
+        return features.get(cmd);
     }
 
     private boolean anyIoQueue() {

@@ -58,6 +58,8 @@ final class ControllerSnapshot {
             b.put((byte) 'S').putInt(sq.id).putLong(sq.base).putInt(sq.size).putInt(sq.cqId).putInt(sq.priority)
                     .putInt(sq.head).putInt(sq.tail);
         }
+        b.put((byte) 'F').putInt(f.errorRecovery).putLong(f.coalescingDisabled)
+                .put((byte) (f.atomicityNormalDisabled ? 1 : 0));
         for (NvmeController.Pending p : c.parkedAers) {
             b.put((byte) 'A').putInt(p.command.cid());
         }
@@ -83,6 +85,7 @@ final class ControllerSnapshot {
                 n += 1 + 4 + 8 + 4 * 5;
             }
         }
+        n += 1 + 4 + 8 + 1; // the features NVMe 1.4 added, as a tagged record ('F')
         n += 5 * c.parkedAers.size() + 13 * c.events.pendingEvents().size() + 5 * c.events.maskedTypes().size();
         return n;
     }
@@ -149,6 +152,11 @@ final class ControllerSnapshot {
                         sq.head = b.getInt();
                         sq.tail = b.getInt();
                         c.sqs[sq.id] = sq;
+                    }
+                    case 'F' -> {
+                        f.errorRecovery = b.getInt();
+                        f.coalescingDisabled = b.getLong();
+                        f.atomicityNormalDisabled = b.get() != 0;
                     }
                     case 'A' -> aers.add(b.getInt());
                     case 'E' -> events.add(new AsyncEvents.Event(b.getInt(), b.getInt(), b.getInt()));

@@ -35,6 +35,8 @@ final class IoCommands {
     /** Dataset Management attribute: deallocate. */
     private static final int DSM_DEALLOCATE = 1 << 2;
     private static final int DSM_RANGE_SIZE = 16;
+    /** Write Zeroes: Deallocate (dword 12 bit 25). */
+    private static final int WRITE_ZEROES_DEALLOCATE = 1 << 25;
     /** The largest read or write whose file side runs synchronously on the controller thread. */
     static final int SYNC_LIMIT = 128 * 1024;
     private static final CompletableFuture<Completion> DONE_OK = CompletableFuture.completedFuture(Completion.OK);
@@ -161,20 +163,28 @@ final class IoCommands {
         }
     }
 
+    /** With Deallocate (DEAC) set the blocks are deallocated, which reads as zeros too (DLFEAT bit 3). */
     private CompletableFuture<Completion> writeZeroes(Command cmd) throws CommandFailure {
         checkRange(cmd);
         long length = (long) cmd.blockCount() << NamespaceFile.BLOCK_SHIFT;
+        if ((cmd.cdw12() & WRITE_ZEROES_DEALLOCATE) != 0) {
+            return ok(durable(cmd, c.namespace.deallocate(offset(cmd), length)));
+        }
         return ok(durable(cmd, c.namespace.writeZeroes(offset(cmd), length)));
     }
 
-    /** Deallocated ranges read as zeros afterwards (DLFEAT), so deallocate writes zeros; other hints are no-ops. */
+    /**
+     * Deallocate punches holes in the backing file ({@link NamespaceFile#deallocate}): the space goes back to the
+     * host's file system and the blocks read as zeros afterwards (DLFEAT). The other attributes are hints, taken
+     * as no-ops; every range is still checked.
+     */
     private CompletableFuture<Completion> datasetManagement(Command cmd) throws CommandFailure {
         checkNamespace(cmd);
         int ranges = (cmd.cdw10() & 0xFF) + 1;
         boolean deallocate = (cmd.cdw11() & DSM_DEALLOCATE) != 0;
         ByteBuffer list = ByteBuffer.allocate(ranges * DSM_RANGE_SIZE).order(ByteOrder.LITTLE_ENDIAN);
         c.dma.gather(walk(cmd, list.capacity()), list);
-        List<long[]> zero = new ArrayList<>();
+        List<long[]> extents = new ArrayList<>();
         for (int i = 0; i < ranges; i++) {
             int at = i * DSM_RANGE_SIZE;
             long blocks = list.getInt(at + 4) & 0xFFFF_FFFFL;
@@ -185,14 +195,14 @@ final class IoCommands {
             if (!inRange(start, blocks)) {
                 throw new CommandFailure(Status.LBA_OUT_OF_RANGE, "DSM range " + start + "+" + blocks);
             }
-            zero.add(new long[] {start << NamespaceFile.BLOCK_SHIFT, blocks << NamespaceFile.BLOCK_SHIFT});
+            extents.add(new long[] {start << NamespaceFile.BLOCK_SHIFT, blocks << NamespaceFile.BLOCK_SHIFT});
         }
         if (!deallocate) {
             return CompletableFuture.completedFuture(Completion.OK);
         }
         CompletableFuture<Void> all = CompletableFuture.completedFuture(null);
-        for (long[] r : zero) {
-            all = all.thenCompose(v -> c.namespace.writeZeroes(r[0], r[1]));
+        for (long[] r : extents) {
+            all = all.thenCompose(v -> c.namespace.deallocate(r[0], r[1]));
         }
         return ok(all);
     }

@@ -1,5 +1,8 @@
 package io.vfiouser.examples.nvme;
 
+import io.vfiouser.transport.linux.Errno;
+import io.vfiouser.transport.linux.ErrnoException;
+import io.vfiouser.transport.linux.Linux;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.AsynchronousFileChannel;
@@ -24,6 +27,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * thread in it is interrupted; nothing interrupts the controller thread but the device's own close, after which
  * the file is closed anyway.) The namespace covers the first {@link #size()} bytes of the file in blocks of
  * {@link #BLOCK_SIZE} bytes.
+ *
+ * <p>Nothing maps the file: every transfer is a positional read or write of its own bytes, so a namespace may be
+ * far larger than memory (a sparse file of terabytes on a small machine) and the page cache keeps what it likes.
+ * A third handle, a plain fd, serves {@link #deallocate}: Dataset Management's deallocate punches holes
+ * ({@code fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)}), which frees the blocks in the backing file and
+ * makes them read as zeros, as DLFEAT promises; on a file system that cannot punch holes it writes zeros instead.
  */
 final class NamespaceFile implements AutoCloseable {
     /** The logical block size (LBA format 0: 512-byte blocks, no metadata). */
@@ -37,14 +46,19 @@ final class NamespaceFile implements AutoCloseable {
     private final ExecutorService io;
     private final AsynchronousFileChannel channel;
     private final FileChannel direct;
+    /** The fd for fallocate, which no Java channel offers; closed once, in {@link #close}. */
+    private final int fd;
+    /** Set once the file system has answered that it cannot punch holes: zeros are written from then on. */
+    private volatile boolean cannotPunch;
 
     private NamespaceFile(Path path, long size, ExecutorService io, AsynchronousFileChannel channel,
-            FileChannel direct) {
+            FileChannel direct, int fd) {
         this.path = path;
         this.size = size;
         this.io = io;
         this.channel = channel;
         this.direct = direct;
+        this.fd = fd;
     }
 
     /**
@@ -83,7 +97,15 @@ final class NamespaceFile implements AutoCloseable {
                 channel.close();
                 throw new IOException("cannot size " + path + " to " + bytes + " bytes", e);
             }
-            return new NamespaceFile(path, bytes, io, channel, direct);
+            int fd;
+            try {
+                fd = Linux.open(path.toString(), Linux.O_RDWR);
+            } catch (ErrnoException e) {
+                channel.close();
+                direct.close();
+                throw new IOException("cannot open " + path + ": " + e.getMessage(), e);
+            }
+            return new NamespaceFile(path, bytes, io, channel, direct, fd);
         } catch (IOException | RuntimeException e) {
             io.shutdownNow();
             throw e;
@@ -196,6 +218,37 @@ final class NamespaceFile implements AutoCloseable {
         return write(offset, ZEROES.duplicate().limit(n)).thenCompose(v -> writeZeroes(offset + n, length - n));
     }
 
+    /**
+     * Deallocates {@code length} bytes at {@code offset} on an I/O thread (a large range can take the file system
+     * a while): the range reads as zeros afterwards and its whole blocks no longer take space in the backing file.
+     */
+    CompletableFuture<Void> deallocate(long offset, long length) {
+        if (length <= 0) {
+            return CompletableFuture.completedFuture(null);
+        }
+        if (cannotPunch) {
+            return writeZeroes(offset, length);
+        }
+        return CompletableFuture.supplyAsync(() -> punch(offset, length), io)
+                .thenCompose(punched -> punched ? CompletableFuture.completedFuture(null)
+                        : writeZeroes(offset, length));
+    }
+
+    /** Punches the hole; false when the file system cannot, which is remembered. */
+    private boolean punch(long offset, long length) {
+        try {
+            Linux.fallocate(fd, Linux.FALLOC_FL_PUNCH_HOLE | Linux.FALLOC_FL_KEEP_SIZE, offset, length);
+            return true;
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOTSUP) {
+                cannotPunch = true;
+                return false;
+            }
+            throw new java.io.UncheckedIOException(new IOException("deallocate " + length + " bytes at " + offset
+                    + " of " + path + ": " + e.getMessage(), e));
+        }
+    }
+
     /** Makes every completed write durable (fdatasync), on an I/O thread. */
     CompletableFuture<Void> flush() {
         return CompletableFuture.runAsync(() -> {
@@ -225,5 +278,10 @@ final class NamespaceFile implements AutoCloseable {
             // As above.
         }
         io.shutdownNow();
+        try {
+            Linux.close(fd);
+        } catch (ErrnoException ignored) {
+            // The fd is gone either way (close never leaves it open on Linux).
+        }
     }
 }

@@ -4,6 +4,7 @@ import static io.vfiouser.it.qemu.NvmeGuestScripts.PATTERN_BLOCKS;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vfiouser.examples.nvme.NvmeDevice;
+import io.vfiouser.it.SparseFiles;
 import io.vfiouser.server.VfioUserServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -131,5 +132,8 @@ class NvmeGuestTest {
         assertThat(blocks.cardinality()).as("blocks of the 64 MiB file found in the backing file")
                 .isEqualTo(PATTERN_BLOCKS);
         assertThat(blocks.nextClearBit(0)).isEqualTo(PATTERN_BLOCKS);
+        // mkfs.ext4 discards the whole disk first (Dataset Management, deallocate): holes, not written zeros.
+        assertThat(SparseFiles.allocatedBytes(backing)).as("bytes allocated in the sparse backing file")
+                .isLessThan(SIZE * 3 / 4);
     }
 }

@@ -44,6 +44,18 @@ public final class Linux {
 
     public static final int MFD_CLOEXEC = 0x1;
     public static final int MFD_ALLOW_SEALING = 0x2;
+    /** memfd backed by huge pages of the default size (the pool in {@code /proc/sys/vm/nr_hugepages}). */
+    public static final int MFD_HUGETLB = 0x4;
+
+    /** {@code open(2)} access modes. */
+    public static final int O_RDONLY = 0;
+    public static final int O_RDWR = 2;
+    /** {@code fallocate(2)} modes: keep the file size; deallocate the range (with KEEP_SIZE). */
+    public static final int FALLOC_FL_KEEP_SIZE = 0x1;
+    public static final int FALLOC_FL_PUNCH_HOLE = 0x2;
+    /** {@code lseek(2)} whences that find a file's allocated extents. */
+    public static final int SEEK_DATA = 3;
+    public static final int SEEK_HOLE = 4;
 
     public static final int EFD_SEMAPHORE = 0x1;
     public static final int EFD_NONBLOCK = 0x800;
@@ -109,6 +121,11 @@ public final class Linux {
     private static final MethodHandle MMAP = call("mmap", FunctionDescriptor.of(PTR, PTR, LONG, INT, INT, INT, LONG));
     private static final MethodHandle MUNMAP = call("munmap", FunctionDescriptor.of(INT, PTR, LONG));
     private static final MethodHandle MEMFD_CREATE = call("memfd_create", FunctionDescriptor.of(INT, PTR, INT));
+    private static final MethodHandle OPEN = LINKER.downcallHandle(LIBC.findOrThrow("open"),
+            FunctionDescriptor.of(INT, PTR, INT, INT), Linker.Option.firstVariadicArg(2),
+            Linker.Option.captureCallState("errno"));
+    private static final MethodHandle FALLOCATE = call("fallocate", FunctionDescriptor.of(INT, INT, INT, LONG, LONG));
+    private static final MethodHandle LSEEK = call("lseek", FunctionDescriptor.of(LONG, INT, LONG, INT));
     private static final MethodHandle FTRUNCATE = call("ftruncate", FunctionDescriptor.of(INT, INT, LONG));
     private static final MethodHandle FSTAT = call("fstat", FunctionDescriptor.of(INT, INT, PTR));
     private static final MethodHandle FCHMOD = call("fchmod", FunctionDescriptor.of(INT, INT, INT));
@@ -597,6 +614,58 @@ public final class Linux {
         try (Arena arena = Arena.ofConfined()) {
             int flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
             return check("memfd_create", (int) MEMFD_CREATE.invokeExact(capture(), arena.allocateFrom(name), flags));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code memfd_create(2)} with {@code MFD_CLOEXEC} and {@code extraFlags}, e.g. {@link #MFD_HUGETLB} (which
+     * cannot be combined with sealing on older kernels, so sealing is not added here).
+     */
+    public static int memfdCreate(String name, int extraFlags) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            int flags = MFD_CLOEXEC | extraFlags;
+            return check("memfd_create", (int) MEMFD_CREATE.invokeExact(capture(), arena.allocateFrom(name), flags));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------- files
+
+    /** {@code open(2)} of an existing file with {@code flags} ({@link #O_RDWR}, ...) and {@code O_CLOEXEC}. */
+    public static int open(String path, int flags) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            return check("open", (int) OPEN.invokeExact(capture(), arena.allocateFrom(path), flags | O_CLOEXEC, 0));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code fallocate(2)} of {@code length} bytes at {@code offset} with {@code mode}; {@code EINTR} is retried.
+     * {@code FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE} frees the range's blocks, which then read as zeros; a
+     * file system without it fails with {@link Errno#ENOTSUP}.
+     */
+    public static void fallocate(int fd, int mode, long offset, long length) throws ErrnoException {
+        try {
+            while (check("fallocate", (int) FALLOCATE.invokeExact(capture(), fd, mode, offset, length),
+                    Errno.EINTR) < 0) {
+                // interrupted: again
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code lseek(2)}: the resulting offset, or {@code -1} for {@code ENXIO}, which {@link #SEEK_DATA} answers
+     * when no data follows {@code offset} (and {@link #SEEK_HOLE} for an offset at or past the end).
+     */
+    public static long seek(int fd, long offset, int whence) throws ErrnoException {
+        try {
+            return check("lseek", (long) LSEEK.invokeExact(capture(), fd, offset, whence), Errno.ENXIO);
         } catch (Throwable t) {
             throw rethrow(t);
         }
