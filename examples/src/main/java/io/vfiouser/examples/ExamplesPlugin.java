@@ -5,6 +5,7 @@ import io.vfiouser.device.spi.DevicePlugin;
 import io.vfiouser.device.spi.DeviceType;
 import io.vfiouser.examples.gpio.PciIdio16;
 import io.vfiouser.examples.nulldev.NullDevice;
+import io.vfiouser.examples.nvme.DoorbellMode;
 import io.vfiouser.examples.nvme.NvmeDevice;
 import io.vfiouser.examples.nvme.NvmeOptions;
 import java.nio.file.Path;
@@ -24,7 +25,8 @@ public final class ExamplesPlugin implements DevicePlugin {
      *
      * @param backing   the file behind namespace 1, created when missing (required)
      * @param size      the namespace size such as {@code 64M} or {@code 1G}; absent: the existing file's size
-     * @param doorbells how doorbells arrive; only {@code write} (REGION_WRITE messages) is implemented
+     * @param doorbells how doorbells arrive: {@code write} (REGION_WRITE messages only) or {@code shadow} (also
+     *                  Doorbell Buffer Config); absent: {@link DoorbellMode#DEFAULT}
      */
     public record NvmeSettings(String backing, String size, String doorbells) {
     }
@@ -45,19 +47,17 @@ public final class ExamplesPlugin implements DevicePlugin {
                         "an ACCES PCI-IDIO-16 card (Linux gpio-pci-idio-16), outputs wired to inputs; no settings"),
                 DeviceType.of("nvme", NvmeSettings.class, ExamplesPlugin::nvme,
                         "an NVMe 1.4 controller; backing=FILE (created when missing), size=64M|1G|... "
-                                + "(default: the file's size), doorbells=write"));
+                                + "(default: the file's size), doorbells=" + DoorbellMode.names() + " (default: "
+                                + DoorbellMode.DEFAULT.optionName() + ")"));
     }
 
     private static DeviceInstance nvme(String name, NvmeSettings s) throws Exception {
         if (s.backing() == null || s.backing().isBlank()) {
             throw new IllegalArgumentException("nvme needs backing=FILE");
         }
-        if (s.doorbells() != null && !s.doorbells().equals("write")) {
-            throw new IllegalArgumentException("doorbells=" + s.doorbells()
-                    + ": only REGION_WRITE doorbells (doorbells=write) are implemented");
-        }
+        DoorbellMode doorbells = s.doorbells() == null ? DoorbellMode.DEFAULT : DoorbellMode.parse(s.doorbells());
         long size = s.size() == null ? 0 : NvmeOptions.parseSize(s.size());
         return new DeviceInstance(NvmeDevice.description(name),
-                new NvmeDevice(name, new NvmeOptions(Path.of(s.backing()), size)));
+                new NvmeDevice(name, new NvmeOptions(Path.of(s.backing()), size, doorbells)));
     }
 }

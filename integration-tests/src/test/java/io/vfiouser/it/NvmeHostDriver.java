@@ -14,6 +14,7 @@ import io.vfiouser.examples.nvme.NvmeDevice;
 import io.vfiouser.transport.FdSet;
 import io.vfiouser.transport.linux.Linux;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
 import java.lang.foreign.ValueLayout;
 import java.util.HashMap;
 import java.util.Map;
@@ -25,6 +26,10 @@ import java.util.function.BooleanSupplier;
  * sends them), queues and data buffers in {@link GuestMemory} that the server reaches through DMA_MAP, MSI-X
  * vectors through eventfds. It does what a guest driver does and checks every completion entry's bookkeeping
  * (phase, SQ id, SQ head) as it consumes it.
+ *
+ * <p>After {@link #configureShadowDoorbells()} its I/O queue doorbells follow the shadow protocol as Linux's
+ * {@code nvme} driver does: the new value goes to the shadow page, then (full fence) the EventIdx is read, and the
+ * register doorbell is rung only when the value passed it. It counts the register doorbell writes it sends.
  */
 final class NvmeHostDriver implements AutoCloseable {
     static final int PAGE = 4096;
@@ -109,6 +114,11 @@ final class NvmeHostDriver implements AutoCloseable {
     private final int[] vectorFds = new int[NvmeDevice.MSIX_VECTORS];
     private long next;
     private int cid;
+    /** Shadow doorbell and EventIdx pages, 0 while the host rings registers only. */
+    private long shadowPage;
+    private long eventIdxPage;
+    /** Register doorbell writes sent, by doorbell index. */
+    private final Map<Integer, Long> rings = new HashMap<>();
 
     NvmeHostDriver(VfioUserClient client, GuestMemory ram) {
         this.client = client;
@@ -170,11 +180,80 @@ final class NvmeHostDriver implements AutoCloseable {
         assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(offset, 0, v))).isZero();
     }
 
-    /** A doorbell write as QEMU sends it: posted, no reply. */
+    /**
+     * A doorbell write as QEMU sends it: posted, no reply. With shadow doorbells, for an I/O queue, the value goes to
+     * the shadow page and the register is written only when the controller's EventIdx asks for it.
+     */
     void doorbell(int index, int value) throws Exception {
+        if (shadowPage != 0 && index >= 2) {
+            MemorySegment shadow = at(shadowPage + 4L * index, 4);
+            VarHandle.releaseFence(); // the queue entries before the new value
+            int old = shadow.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+            shadow.set(ValueLayout.JAVA_INT_UNALIGNED, 0, value);
+            VarHandle.fullFence(); // the new value before the EventIdx read, as the controller fences the other way
+            int eventIdx = at(eventIdxPage + 4L * index, 4).get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+            if (!needsEvent(eventIdx, value, old)) {
+                return;
+            }
+        }
+        rings.merge(index, 1L, Long::sum);
         ByteBuf v = Unpooled.directBuffer(4).writeIntLE(value);
         client.sendNoReply(VfioUserCommand.REGION_WRITE, RegionAccess.withData(0x1000 + 4L * index, 0, v))
                 .get(Wire.TIMEOUT_S, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Whether a doorbell moving from {@code old} to {@code value} must be rung for {@code eventIdx}: whether the
+     * EventIdx lies in {@code [old, value)}, modulo 2^16 (NVMe 1.3, 7.13).
+     */
+    static boolean needsEvent(int eventIdx, int value, int old) {
+        return ((value - eventIdx - 1) & 0xFFFF) < ((value - old) & 0xFFFF);
+    }
+
+    /**
+     * Doorbell Buffer Config with two fresh pages (shadow doorbells, EventIdx); on success the I/O queues' doorbells
+     * follow the shadow protocol from now on. Returns the completion.
+     */
+    Cqe configureShadowDoorbells() throws Exception {
+        long doorbells = alloc(PAGE);
+        long eventIdx = alloc(PAGE);
+        Cqe c = call(admin(), Sqe.of(0x7C, 0).prps(doorbells, eventIdx));
+        if (c.status() == 0) {
+            shadowPage = doorbells;
+            eventIdxPage = eventIdx;
+        }
+        return c;
+    }
+
+    /** Back to register doorbells only (as a host does after a controller reset). */
+    void forgetShadowDoorbells() {
+        shadowPage = 0;
+        eventIdxPage = 0;
+    }
+
+    /** The shadow doorbell page, 0 when none is configured. */
+    long shadowPage() {
+        return shadowPage;
+    }
+
+    /** The shadow value of doorbell {@code index} (SQ y tail = 2y, CQ y head = 2y + 1). */
+    int shadowValue(int index) {
+        return at(shadowPage + 4L * index, 4).get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+    }
+
+    /** The controller's EventIdx for doorbell {@code index}. */
+    int eventIdx(int index) {
+        return at(eventIdxPage + 4L * index, 4).get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+    }
+
+    /** Register doorbell writes sent so far to doorbell {@code index}. */
+    long rings(int index) {
+        return rings.getOrDefault(index, 0L);
+    }
+
+    /** Register doorbell writes sent so far to the I/O queues' doorbells. */
+    long ioRings() {
+        return rings.entrySet().stream().filter(e -> e.getKey() >= 2).mapToLong(Map.Entry::getValue).sum();
     }
 
     static void await(String what, BooleanSupplier condition) {
@@ -240,6 +319,8 @@ final class NvmeHostDriver implements AutoCloseable {
         d.queues.putAll(queues);
         d.next = next;
         d.cid = cid;
+        d.shadowPage = shadowPage;
+        d.eventIdxPage = eventIdxPage;
         return d;
     }
 

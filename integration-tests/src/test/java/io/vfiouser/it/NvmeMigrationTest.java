@@ -8,6 +8,7 @@ import io.vfiouser.client.MigrationDriver;
 import io.vfiouser.client.VfioUserClient;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.payload.DmaMapRequest;
+import io.vfiouser.examples.nvme.DoorbellMode;
 import io.vfiouser.examples.nvme.NvmeDevice;
 import io.vfiouser.examples.nvme.NvmeOptions;
 import io.vfiouser.it.NvmeHostDriver.Cqe;
@@ -69,16 +70,30 @@ class NvmeMigrationTest {
 
     @Test
     void noCompletedWriteIsLostAndEveryCommandCompletesExactlyOnce() throws Exception {
+        migrateMidWorkload(false);
+    }
+
+    /**
+     * The same with shadow doorbells: the pages' addresses travel with the controller state, and the destination
+     * reads the host's shadow values (which came with guest memory) and publishes its EventIdx anew.
+     */
+    @Test
+    void withShadowDoorbellsTheDestinationCarriesOnFromTheShadowPage() throws Exception {
+        migrateMidWorkload(true);
+    }
+
+    private void migrateMidWorkload(boolean shadow) throws Exception {
         Path backing = dir.resolve("ns.img");
+        DoorbellMode mode = shadow ? DoorbellMode.SHADOW : DoorbellMode.WRITE;
         try (GuestMemory sourceRam = GuestMemory.allocate(RAM, RAM_SIZE);
              GuestMemory destinationRam = GuestMemory.allocate(RAM, RAM_SIZE);
              ServerFixture source = new ServerFixture(NvmeDevice.description("src"),
-                     new NvmeDevice("src", new NvmeOptions(backing, NS_SIZE)))) {
+                     new NvmeDevice("src", new NvmeOptions(backing, NS_SIZE, mode)))) {
             // Both controllers on the same file: shared storage. The fixtures close the devices.
             ServerFixture destination = new ServerFixture(NvmeDevice.description("dst"),
-                    new NvmeDevice("dst", new NvmeOptions(backing, NS_SIZE)));
+                    new NvmeDevice("dst", new NvmeOptions(backing, NS_SIZE, mode)));
             try {
-                run(source.client(), destination.client(), sourceRam, destinationRam, backing);
+                run(source.client(), destination.client(), sourceRam, destinationRam, backing, shadow);
             } finally {
                 destination.closeNested();
             }
@@ -88,6 +103,12 @@ class NvmeMigrationTest {
     /** The scenario over two connected clients of NVMe devices on {@code backing}, with guest memory at RAM. */
     static void run(VfioUserClient sourceClient, VfioUserClient destinationClient, GuestMemory sourceRam,
             GuestMemory destinationRam, Path backing) throws Exception {
+        run(sourceClient, destinationClient, sourceRam, destinationRam, backing, false);
+    }
+
+    /** The scenario; with {@code shadow}, the host uses shadow doorbells from before the workload. */
+    static void run(VfioUserClient sourceClient, VfioUserClient destinationClient, GuestMemory sourceRam,
+            GuestMemory destinationRam, Path backing, boolean shadow) throws Exception {
         assertThat(errno(sourceClient, VfioUserCommand.DMA_MAP, DmaMapRequest.of(3, 0, RAM, RAM_SIZE),
                 FdSet.of(sourceRam.dupFd()))).isZero();
         assertThat(errno(destinationClient, VfioUserCommand.DMA_MAP, DmaMapRequest.of(3, 0, RAM, RAM_SIZE),
@@ -100,6 +121,9 @@ class NvmeMigrationTest {
             host.enableMsix(2);
             Queue admin = host.enable(16);
             host.createIoQueues(1, 64);
+            if (shadow) {
+                assertThat(host.configureShadowDoorbells().status()).as("Doorbell Buffer Config").isZero();
+            }
             Queue io = host.queue(1);
             for (int w = 0; w < WRITES; w++) {
                 buffers[w] = host.alloc(BLOCKS * 512);

@@ -8,7 +8,7 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * The admin command set (NVMe 1.4, 5): queue management, Identify, Get Log Page, Get/Set Features, Asynchronous
- * Event Request, Abort. Runs on the controller thread with the controller's state; every invalid field ends in
+ * Event Request, Abort, and Doorbell Buffer Config when the controller offers shadow doorbells. Runs on the controller thread with the controller's state; every invalid field ends in
  * the status the specification names for it.
  */
 final class AdminCommands {
@@ -22,6 +22,7 @@ final class AdminCommands {
     static final int SET_FEATURES = 0x09;
     static final int GET_FEATURES = 0x0A;
     static final int ASYNC_EVENT_REQUEST = 0x0C;
+    static final int DOORBELL_BUFFER_CONFIG = 0x7C;
 
     private static final int NSID_ALL = 0xFFFF_FFFF;
 
@@ -50,6 +51,12 @@ final class AdminCommands {
             case GET_FEATURES -> done(getFeatures(cmd));
             case ASYNC_EVENT_REQUEST -> c.events.request();
             case ABORT -> done(Completion.ok(1)); // bit 0 set: the command was not aborted
+            case DOORBELL_BUFFER_CONFIG -> {
+                if (c.doorbellMode != DoorbellMode.SHADOW) {
+                    throw new CommandFailure(Status.INVALID_OPCODE, "Doorbell Buffer Config: not offered");
+                }
+                yield done(c.configureShadowDoorbells(cmd.prp1(), cmd.prp2()));
+            }
             default -> throw new CommandFailure(Status.INVALID_OPCODE,
                     "admin opcode 0x" + Integer.toHexString(cmd.opcode()));
         };
@@ -83,6 +90,7 @@ final class AdminCommands {
             return Completion.error(Status.PRP_OFFSET_INVALID);
         }
         c.cqs[qid] = new CompletionQueue(qid, cmd.prp1(), entries, interrupts, vector);
+        c.queueCreated(2 * qid + 1);
         return Completion.OK;
     }
 
@@ -109,6 +117,7 @@ final class AdminCommands {
         }
         c.sqs[qid] = new SubmissionQueue(qid, cmd.prp1(), entries, cqid, priority);
         c.cqs[cqid].submissionQueues++;
+        c.queueCreated(2 * qid);
         return Completion.OK;
     }
 

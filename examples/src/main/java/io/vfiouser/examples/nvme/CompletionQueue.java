@@ -27,6 +27,8 @@ final class CompletionQueue {
     /** Submission queues that post here (a CQ with any cannot be deleted). */
     int submissionQueues;
     final ArrayDeque<Entry> waiting = new ArrayDeque<>();
+    /** Shadow doorbells: the EventIdx last published for this queue's head, -1 before any. */
+    int eventIdx = -1;
 
     CompletionQueue(int id, long base, int size, boolean interruptsEnabled, int vector) {
         this.id = id;

@@ -14,7 +14,8 @@ import java.util.Set;
  * command is working: every fetched command has either completed into its queue's ring or waits in
  * {@link CompletionQueue#waiting}, and commands not fetched yet are still in the host's ring; so each command
  * completes exactly once, on one side or the other. The INTx level this controller drives travels too (the
- * framework carries the line itself). Not carried: the Error Information log entries (only their
+ * framework carries the line itself), and so do the addresses of the shadow doorbell pages (the pages are guest
+ * memory; the EventIdx values are published again on the destination). Not carried: the Error Information log entries (only their
  * count) and the power-on time.
  */
 final class ControllerSnapshot {
@@ -69,6 +70,9 @@ final class ControllerSnapshot {
         for (int type : c.events.maskedTypes()) {
             b.put((byte) 'M').putInt(type);
         }
+        if (c.shadow != null) {
+            b.put((byte) 'D').putLong(c.shadow.doorbells).putLong(c.shadow.eventIdx);
+        }
         b.put((byte) 0);
         return b.flip();
     }
@@ -87,6 +91,7 @@ final class ControllerSnapshot {
         }
         n += 1 + 4 + 8 + 1; // the features NVMe 1.4 added, as a tagged record ('F')
         n += 5 * c.parkedAers.size() + 13 * c.events.pendingEvents().size() + 5 * c.events.maskedTypes().size();
+        n += c.shadow == null ? 0 : 1 + 16;
         return n;
     }
 
@@ -104,6 +109,7 @@ final class ControllerSnapshot {
             }
             java.util.Arrays.fill(c.sqs, null);
             java.util.Arrays.fill(c.cqs, null);
+            c.shadow = null;
             c.cc = b.getInt();
             c.csts = b.getInt();
             c.intms = b.getInt();
@@ -161,6 +167,14 @@ final class ControllerSnapshot {
                     case 'A' -> aers.add(b.getInt());
                     case 'E' -> events.add(new AsyncEvents.Event(b.getInt(), b.getInt(), b.getInt()));
                     case 'M' -> masked.add(b.getInt());
+                    case 'D' -> {
+                        if (c.doorbellMode != DoorbellMode.SHADOW) {
+                            throw new IllegalArgumentException("NVMe controller state uses shadow doorbells, which"
+                                    + " this controller does not offer (doorbells=" + c.doorbellMode.optionName()
+                                    + ")");
+                        }
+                        c.shadow = new ShadowDoorbells(b.getLong(), b.getLong(), c.maxIoQueues);
+                    }
                     default -> throw new IllegalArgumentException("NVMe controller state: unknown tag " + tag);
                 }
             }

@@ -40,6 +40,11 @@ final class GuestDma {
         }
     }
 
+    /** Whether {@code [address, address + length)} lies inside one mapping of the client. */
+    boolean isMapped(long address, long length) {
+        return dma.isMapped(address, length);
+    }
+
     /** Fills {@code dst} from the guest ranges {@code segments}, in order. */
     void gather(List<PrpWalker.Segment> segments, ByteBuffer dst) throws CommandFailure {
         int at = dst.position();

@@ -26,11 +26,17 @@ final class IdentifyData {
     static final int ONCS_WRITE_ZEROES = 1 << 3;
     /** LPA: Get Log Page supports extended data (NUMDU, LPOL/LPOU). */
     static final int LPA_EXTENDED = 1 << 2;
+    /** OACS: the Doorbell Buffer Config command is supported (shadow doorbells). */
+    static final int OACS_DOORBELL_BUFFER_CONFIG = 1 << 8;
 
-    /** Who the controller is: the strings and ids Identify Controller reports. */
+    /**
+     * Who the controller is: the strings and ids Identify Controller reports.
+     *
+     * @param oacs the optional admin commands supported (OACS)
+     */
     record ControllerInfo(int vendorId, int subsystemVendorId, String serial, String model, String firmware,
                           String subsystemNqn, int maxTransferShift, int ioQueues, int aerLimit, int abortLimit,
-                          int errorLogEntries) {
+                          int errorLogEntries, int oacs) {
     }
 
     /** The one namespace. */
@@ -52,7 +58,7 @@ final class IdentifyData {
         b.putShort(78, (short) 1); // CNTLID
         b.putInt(80, Registers.VERSION);
         b.put(111, (byte) 1); // CNTRLTYPE: I/O controller
-        b.putShort(256, (short) 0); // OACS: no optional admin commands
+        b.putShort(256, (short) c.oacs()); // OACS
         b.put(258, (byte) (c.abortLimit() - 1)); // ACL, 0-based
         b.put(259, (byte) (c.aerLimit() - 1)); // AERL, 0-based
         b.put(260, (byte) 0x03); // FRMW: slot 1 read-only, one slot

@@ -30,6 +30,17 @@ import org.apache.logging.log4j.Logger;
  * I/O threads (a large read also copies its data into the guest there) and hop back here to be posted; their
  * completions are posted in the order they finish. Commands of all queues can be in flight together.
  *
+ * <h2>Shadow doorbells</h2>
+ * In {@link DoorbellMode#SHADOW} the host may give the controller its shadow doorbell and EventIdx pages (Doorbell
+ * Buffer Config, {@link ShadowDoorbells}). From then on the I/O queues' doorbell values are the ones in the shadow
+ * page: every pump reads them all (a register doorbell write is only a wake-up, its value possibly older than the
+ * shadow's), and before the pump lets the controller go idle it publishes each I/O SQ's tail as its EventIdx and
+ * reads the shadow tails once more, so a host that submitted meanwhile without ringing is served now and a later
+ * submission rings. While the controller keeps finding work it publishes nothing, and the host rings nothing. A
+ * completion queue's head is asked for (EventIdx = head) only while completions wait for room in it or while it
+ * holds the INTx level; otherwise the host rings its head at most once per trip around the ring. The admin queue
+ * keeps its register doorbells, as Linux and SPDK use it.
+ *
  * <h2>Quiesce and reset</h2>
  * {@link #quiesce()} stops fetching and posting and completes when no fetched command is still working (commands
  * waiting in a completion queue and parked Asynchronous Event Requests do no DMA and do not count). The next
@@ -58,6 +69,7 @@ final class NvmeController {
 
     final Executor executor;
     final NamespaceFile namespace;
+    final DoorbellMode doorbellMode;
     final int maxIoQueues;
     final int msixVectors;
     final IdentifyData.ControllerInfo controllerInfo;
@@ -94,6 +106,8 @@ final class NvmeController {
     /** Asynchronous Event Requests parked now, oldest first (they migrate as their command ids). */
     final List<Pending> parkedAers = new ArrayList<>();
     private boolean pumpScheduled;
+    /** The host's shadow doorbell and EventIdx pages; null until Doorbell Buffer Config, and after a reset. */
+    ShadowDoorbells shadow;
     /** Whether this controller holds INTx high (the framework's line level migrates with it). */
     boolean intxAsserted;
     private final List<Runnable> drainWaiters = new ArrayList<>();
@@ -105,15 +119,18 @@ final class NvmeController {
     private ByteBuffer sqEntry = ByteBuffer.allocate(Command.SIZE);
     private ByteBuffer cqEntry = newCqEntry();
 
-    NvmeController(Executor executor, NamespaceFile namespace, String serial, int maxIoQueues, int msixVectors) {
+    NvmeController(Executor executor, NamespaceFile namespace, String serial, int maxIoQueues, int msixVectors,
+                   DoorbellMode doorbellMode) {
         this.executor = executor;
         this.namespace = namespace;
+        this.doorbellMode = doorbellMode;
         this.maxIoQueues = maxIoQueues;
         this.msixVectors = msixVectors;
         this.controllerInfo = new IdentifyData.ControllerInfo(NvmeDevice.VENDOR_ID, NvmeDevice.VENDOR_ID, serial,
                 "vfio-user-java NVMe example", NvmeDevice.FIRMWARE,
                 "nqn.2024-01.io.vfiouser:nvme:" + serial, NvmeDevice.MAX_TRANSFER_SHIFT, maxIoQueues,
-                NvmeDevice.AER_LIMIT, NvmeDevice.ABORT_LIMIT, NvmeDevice.ERROR_LOG_ENTRIES);
+                NvmeDevice.AER_LIMIT, NvmeDevice.ABORT_LIMIT, NvmeDevice.ERROR_LOG_ENTRIES,
+                doorbellMode == DoorbellMode.SHADOW ? IdentifyData.OACS_DOORBELL_BUFFER_CONFIG : 0);
         this.namespaceInfo = new IdentifyData.NamespaceInfo(namespace.blocks(),
                 UUID.nameUUIDFromBytes(("vfio-user-java nvme " + serial).getBytes()));
         this.features = new Features(maxIoQueues);
@@ -282,6 +299,7 @@ final class NvmeController {
         features.reset();
         events.reset();
         admin.reset();
+        shadow = null; // not retained across a controller reset
         csts = 0;
         intms = 0;
         if (intxAsserted && context != null) {
@@ -382,6 +400,16 @@ final class NvmeController {
             invalidDoorbell(AsyncEvents.INFO_INVALID_DOORBELL_REGISTER, index, value);
             return;
         }
+        if (qid != 0 && shadow != null) {
+            // The shadow page holds the host's values, and this one may be older: the write only wakes us up.
+            int size = completion ? cqs[qid].size : sqs[qid].size;
+            if (value < 0 || value >= size) {
+                invalidDoorbell(AsyncEvents.INFO_INVALID_DOORBELL_VALUE, index, value);
+                return;
+            }
+            schedulePump();
+            return;
+        }
         if (completion) {
             CompletionQueue cq = cqs[qid];
             if (!cq.acceptsHead(value)) {
@@ -408,6 +436,151 @@ final class NvmeController {
         events.post(new AsyncEvents.Event(AsyncEvents.TYPE_ERROR, info, LogPages.ERROR_INFORMATION));
     }
 
+    // ---------------------------------------------------------------------------------- shadow doorbells
+
+    /**
+     * Doorbell Buffer Config: the shadow doorbell page at {@code doorbells}, the EventIdx page at {@code eventIdx}.
+     * Each must be a page of mapped guest memory (else Invalid Field in Command). The queues that exist already
+     * start from the controller's positions: their shadow values are set to them.
+     */
+    Completion configureShadowDoorbells(long doorbells, long eventIdx) throws CommandFailure {
+        if (!ShadowDoorbells.isPage(doorbells) || !ShadowDoorbells.isPage(eventIdx)
+                || !dma.isMapped(doorbells, ShadowDoorbells.PAGE) || !dma.isMapped(eventIdx, ShadowDoorbells.PAGE)) {
+            return Completion.error(Status.INVALID_FIELD);
+        }
+        ShadowDoorbells s = new ShadowDoorbells(doorbells, eventIdx, maxIoQueues);
+        for (int qid = 1; qid <= maxIoQueues; qid++) {
+            if (sqs[qid] != null) {
+                s.writeShadow(dma, 2 * qid, sqs[qid].tail);
+                sqs[qid].eventIdx = -1;
+            }
+            if (cqs[qid] != null) {
+                s.writeShadow(dma, 2 * qid + 1, cqs[qid].head);
+                cqs[qid].eventIdx = -1;
+            }
+        }
+        shadow = s;
+        LOG.debug("shadow doorbells at 0x{}, EventIdx at 0x{}", Long.toHexString(doorbells),
+                Long.toHexString(eventIdx));
+        return Completion.OK;
+    }
+
+    /**
+     * An I/O queue was created (doorbell {@code index}): with shadow doorbells its shadow value starts at 0, as the
+     * register does, whatever an earlier queue of that id left in the page.
+     */
+    void queueCreated(int index) {
+        if (shadowActive()) {
+            try {
+                shadow.writeShadow(dma, index, 0);
+            } catch (CommandFailure e) {
+                fatal("cannot write the shadow doorbell page: " + e.getMessage());
+            }
+        }
+    }
+
+    /** Whether the shadow pages are in use now (not while quiesced: no guest memory access then). */
+    private boolean shadowActive() {
+        return shadow != null && dma != null && !paused && (csts & Registers.CSTS_CFS) == 0 && !disabling;
+    }
+
+    /**
+     * Takes the host's I/O queue doorbell values from the shadow page: SQ tails, and CQ heads (posting the
+     * completions that waited for room). Values outside their queue are ignored. False when the page cannot be
+     * read (the controller is then fatal).
+     */
+    private boolean readShadow() {
+        ByteBuffer values;
+        try {
+            values = shadow.readAll(dma);
+        } catch (CommandFailure e) {
+            fatal("cannot read the shadow doorbell page: " + e.getMessage());
+            return false;
+        }
+        boolean heads = false;
+        for (int qid = 1; qid <= maxIoQueues; qid++) {
+            SubmissionQueue sq = sqs[qid];
+            int tail = values.getInt(8 * qid);
+            if (sq != null && tail >= 0 && tail < sq.size) {
+                sq.tail = tail;
+            }
+            CompletionQueue cq = cqs[qid];
+            int head = values.getInt(8 * qid + 4);
+            if (cq != null && head != cq.head && cq.acceptsHead(head)) {
+                cq.head = head;
+                drainWaiting(cq);
+                heads = true;
+            }
+        }
+        if (heads) {
+            updateIntx();
+        }
+        return true;
+    }
+
+    /**
+     * The controller is about to go idle: publish each I/O SQ's tail as its EventIdx (the host rings on its next
+     * submission), then, after a full fence, read the shadow tails once more, since a host that wrote its shadow
+     * tail before it could see the new EventIdx did not ring. Returns whether that found more work. An EventIdx
+     * already equal to the tail needs no new look: it was published, and looked after, before the last read that
+     * found the tail unchanged.
+     */
+    private boolean publishEventIdx() {
+        boolean published = false;
+        try {
+            for (int qid = 1; qid <= maxIoQueues; qid++) {
+                SubmissionQueue sq = sqs[qid];
+                if (sq != null && sq.eventIdx != sq.tail) {
+                    shadow.writeEventIdx(dma, 2 * qid, sq.tail);
+                    sq.eventIdx = sq.tail;
+                    published = true;
+                }
+            }
+        } catch (CommandFailure e) {
+            fatal("cannot write the EventIdx page: " + e.getMessage());
+            return false;
+        }
+        if (!published) {
+            return false;
+        }
+        ShadowDoorbells.fence();
+        if (!readShadow()) {
+            return false;
+        }
+        for (int qid = 1; qid <= maxIoQueues; qid++) {
+            if (sqs[qid] != null && sqs[qid].hasWork()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Asks the host for I/O CQ {@code cq}'s head doorbell: publishes the head as its EventIdx (the host rings when
+     * it next consumes), then, after a full fence, reads the shadow head. Returns true when the head had moved
+     * (taken; the caller asks again at the new head if it still needs to), false when the request stands.
+     */
+    private boolean askForHead(CompletionQueue cq) {
+        int index = 2 * cq.id + 1;
+        int head;
+        try {
+            if (cq.eventIdx != cq.head) {
+                shadow.writeEventIdx(dma, index, cq.head);
+                cq.eventIdx = cq.head;
+                ShadowDoorbells.fence();
+            }
+            head = shadow.read(dma, index);
+        } catch (CommandFailure e) {
+            fatal("cannot reach the shadow doorbell pages: " + e.getMessage());
+            return false;
+        }
+        if (head == cq.head || !cq.acceptsHead(head)) {
+            return false;
+        }
+        cq.head = head;
+        return true;
+    }
+
     // ----------------------------------------------------------------------------------- fetch, dispatch
 
     void schedulePump() {
@@ -424,6 +597,9 @@ final class NvmeController {
 
     private void pump() {
         pumpScheduled = false;
+        if (shadowActive() && !readShadow()) {
+            return;
+        }
         boolean more = false;
         for (SubmissionQueue sq : sqs) {
             if (sq == null) {
@@ -436,6 +612,9 @@ final class NvmeController {
                 fetch(sq);
             }
             more |= sq.hasWork();
+        }
+        if (!more && canFetch() && shadowActive()) {
+            more = publishEventIdx();
         }
         if (more) {
             schedulePump();
@@ -566,15 +745,21 @@ final class NvmeController {
         }
         if (paused || !cq.waiting.isEmpty() || cq.isFull()) {
             cq.waiting.add(entry);
+            if (shadow != null) {
+                drainWaiting(cq); // the host may have made room without ringing
+            }
             return;
         }
         write(cq, entry);
     }
 
     private void drainWaiting(CompletionQueue cq) {
-        while (!paused && !cq.waiting.isEmpty() && !cq.isFull() && cqs[cq.id] == cq) {
-            write(cq, cq.waiting.poll());
-        }
+        do {
+            while (!paused && !cq.waiting.isEmpty() && !cq.isFull() && cqs[cq.id] == cq) {
+                write(cq, cq.waiting.poll());
+            }
+        } while (cq.id != 0 && shadowActive() && !cq.waiting.isEmpty() && cq.isFull() && cqs[cq.id] == cq
+                && askForHead(cq));
     }
 
     /**
@@ -635,8 +820,14 @@ final class NvmeController {
             for (CompletionQueue cq : cqs) {
                 if (cq != null && cq.interruptsEnabled && cq.hasUnconsumed()
                         && !context.interrupts().isEnabled(IrqType.MSIX, cq.vector)) {
-                    level = true;
-                    break;
+                    // Shadow doorbells: the host's head may have moved without a ring; look, and ask for one.
+                    while (cq.id != 0 && shadowActive() && cq.hasUnconsumed() && askForHead(cq)) {
+                        // The head moved: ask again at the new head.
+                    }
+                    if (cq.hasUnconsumed()) {
+                        level = true;
+                        break;
+                    }
                 }
             }
         }

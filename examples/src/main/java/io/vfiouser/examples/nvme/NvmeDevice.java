@@ -35,7 +35,9 @@ import org.apache.logging.log4j.Logger;
  * {@value #MAX_IO_QUEUES} I/O queues), INTx when MSI-X is off.
  * <ul>
  * <li>BAR0 (64-bit, 8 KiB): the controller registers (CAP, VS, INTMS, INTMC, CC, CSTS, AQA, ASQ, ACQ) and from
- * 0x1000 the doorbells, 4 bytes apart, written with REGION_WRITE (posted writes welcome).</li>
+ * 0x1000 the doorbells, 4 bytes apart, written with REGION_WRITE (posted writes welcome). With
+ * {@link DoorbellMode#SHADOW} the controller also offers Doorbell Buffer Config, and a host that uses it rings
+ * these only when the controller asks for it.</li>
  * <li>BAR4 (4 KiB): MSI-X table at 0 and PBA at 2048, emulated by the framework.</li>
  * </ul>
  *
@@ -97,9 +99,10 @@ public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, Auto
             throw e;
         }
         String serial = serialOf(options.backing().toAbsolutePath().toString());
-        this.controller = new NvmeController(executor, namespace, serial, MAX_IO_QUEUES, MSIX_VECTORS);
-        LOG.info("{}: namespace 1 on {} ({} blocks of {} bytes)", name, options.backing(), namespace.blocks(),
-                NamespaceFile.BLOCK_SIZE);
+        this.controller = new NvmeController(executor, namespace, serial, MAX_IO_QUEUES, MSIX_VECTORS,
+                options.doorbells());
+        LOG.info("{}: namespace 1 on {} ({} blocks of {} bytes), doorbells={}", name, options.backing(),
+                namespace.blocks(), NamespaceFile.BLOCK_SIZE, options.doorbells().optionName());
     }
 
     /** The description of an NVMe controller named {@code name}. */

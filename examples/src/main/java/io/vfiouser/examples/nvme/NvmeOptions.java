@@ -7,19 +7,26 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * How to build an NVMe controller: the backing file of its namespace and the namespace size.
+ * How to build an NVMe controller: the backing file of its namespace, the namespace size, how doorbells arrive.
  *
- * @param backing the file behind namespace 1; created when missing
- * @param size    the namespace size in bytes, a multiple of 512; 0 to use the size of the existing file
+ * @param backing   the file behind namespace 1; created when missing
+ * @param size      the namespace size in bytes, a multiple of 512; 0 to use the size of the existing file
+ * @param doorbells how the host's doorbells reach the controller
  */
-public record NvmeOptions(Path backing, long size) {
+public record NvmeOptions(Path backing, long size, DoorbellMode doorbells) {
     private static final Pattern SIZE = Pattern.compile("(\\d+)([KMGT]?)(I?B)?");
 
     public NvmeOptions {
         Objects.requireNonNull(backing, "backing");
+        Objects.requireNonNull(doorbells, "doorbells");
         if (size < 0 || size % NamespaceFile.BLOCK_SIZE != 0) {
             throw new IllegalArgumentException("size must be a multiple of " + NamespaceFile.BLOCK_SIZE + ": " + size);
         }
+    }
+
+    /** Options with the {@linkplain DoorbellMode#DEFAULT default doorbell mode}. */
+    public NvmeOptions(Path backing, long size) {
+        this(backing, size, DoorbellMode.DEFAULT);
     }
 
     /** Parses a size such as {@code 1048576}, {@code 64M}, {@code 1G} or {@code 512KiB} (binary multiples). */

@@ -17,6 +17,8 @@ final class SubmissionQueue {
     int outstanding;
     /** A Delete I/O Submission Queue command is waiting for the outstanding commands; nothing more is fetched. */
     boolean deleting;
+    /** Shadow doorbells: the EventIdx last published for this queue's tail, -1 before any. */
+    int eventIdx = -1;
 
     SubmissionQueue(int id, long base, int size, int cqId, int priority) {
         this.id = id;

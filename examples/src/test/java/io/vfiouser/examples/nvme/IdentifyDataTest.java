@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 /** The Identify layouts at the offsets NVMe 1.4 gives them. */
 class IdentifyDataTest {
     private static final IdentifyData.ControllerInfo CTRL = new IdentifyData.ControllerInfo(0x4a56, 0x4a57,
-            "SERIAL1", "Model", "1.2", "nqn.test", 10, 16, 4, 4, 16);
+            "SERIAL1", "Model", "1.2", "nqn.test", 10, 16, 4, 4, 16, IdentifyData.OACS_DOORBELL_BUFFER_CONFIG);
 
     @Test
     void controller() {
@@ -24,6 +24,7 @@ class IdentifyDataTest {
         assertThat(b.get(77)).isEqualTo((byte) 10);
         assertThat(b.getInt(80)).isEqualTo(0x10400);
         assertThat(b.get(111)).as("I/O controller").isEqualTo((byte) 1);
+        assertThat(b.getShort(256)).as("OACS: Doorbell Buffer Config").isEqualTo((short) 0x100);
         assertThat(b.get(259)).as("AERL 0-based").isEqualTo((byte) 3);
         assertThat(b.get(262)).as("ELPE 0-based").isEqualTo((byte) 15);
         assertThat(b.get(512)).isEqualTo((byte) 0x66);

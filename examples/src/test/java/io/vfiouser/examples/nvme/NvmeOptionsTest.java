@@ -23,6 +23,17 @@ class NvmeOptionsTest {
     }
 
     @Test
+    void doorbellModesByTheirOptionNames() {
+        assertThat(DoorbellMode.parse("write")).isEqualTo(DoorbellMode.WRITE);
+        assertThat(DoorbellMode.parse(" Shadow ")).isEqualTo(DoorbellMode.SHADOW);
+        assertThat(DoorbellMode.names()).isEqualTo("write|shadow");
+        assertThatThrownBy(() -> DoorbellMode.parse("mmap")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("doorbells=mmap: one of write|shadow");
+        assertThat(new NvmeOptions(Path.of("x"), 0).doorbells()).isEqualTo(DoorbellMode.DEFAULT);
+        assertThatThrownBy(() -> new NvmeOptions(Path.of("x"), 0, null)).isInstanceOf(NullPointerException.class);
+    }
+
+    @Test
     void theFileIsCreatedExtendedOrTakenAsItIs(@TempDir Path dir) throws Exception {
         Path f = dir.resolve("a.img");
         try (NamespaceFile ns = NamespaceFile.open(f, 1 << 20, "t")) {

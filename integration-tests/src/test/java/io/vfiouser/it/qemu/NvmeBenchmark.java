@@ -3,18 +3,12 @@ package io.vfiouser.it.qemu;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.netty.util.ResourceLeakDetector;
-import io.vfiouser.device.DeviceContext;
-import io.vfiouser.device.DmaRange;
-import io.vfiouser.device.IoEventFd;
-import io.vfiouser.device.IrqType;
-import io.vfiouser.device.ResetReason;
-import io.vfiouser.device.VfioUserDevice;
+import io.vfiouser.examples.nvme.DoorbellMode;
 import io.vfiouser.examples.nvme.NvmeDevice;
 import io.vfiouser.it.qemu.NvmeGuestScripts.Target;
 import io.vfiouser.server.VfioUserServer;
 import java.io.IOException;
 import java.io.RandomAccessFile;
-import java.nio.ByteBuffer;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -25,8 +19,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -36,8 +28,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A benchmark, not a test (tag {@code qemu-bench}, left out of the normal run): in one TCG guest with two CPUs, the
- * same commands against our NVMe example device (served in this JVM over vfio-user) and against QEMU's built-in
- * {@code nvme} device (in QEMU's process), each on a raw file of the same size in the same folder, both through the
+ * same commands against our NVMe example device (served in this JVM over vfio-user), twice, once per doorbell mode
+ * ({@code write}: register doorbells only; {@code shadow}: Doorbell Buffer Config offered, which the guest's driver
+ * uses), and against QEMU's built-in {@code nvme} device (in QEMU's process; it offers shadow doorbells too), each on
+ * a raw file of the same size in the same folder, each round running every device in turn, all through the
  * host's page cache (our device reads and writes its file with an AsynchronousFileChannel; QEMU's drive is
  * {@code cache=writeback,aio=threads}, its default). Sequential 1 MiB direct reads and writes with {@code dd}, 4 KiB
  * random direct reads with fio at queue depths 1 and 16. Around each phase the host samples the scheduler's
@@ -76,10 +70,16 @@ class NvmeBenchmark {
 
     @Test
     void ourNvmeDeviceAgainstQemusOwn() throws Exception {
-        Target ours = new Target("ours", String.format("%04x", NvmeDevice.VENDOR_ID),
-                String.format("%04x", NvmeDevice.DEVICE_ID));
+        String vendor = String.format("%04x", NvmeDevice.VENDOR_ID);
+        String device = String.format("%04x", NvmeDevice.DEVICE_ID);
+        Map<Target, DoorbellMode> ours = new LinkedHashMap<>();
+        for (DoorbellMode mode : DoorbellMode.values()) {
+            Path disk = tmp.resolve(mode.optionName() + "-disk.img");
+            ours.put(new Target(mode.optionName(), vendor, device, NvmeDevices.serial(disk)), mode);
+        }
         Target qemu = new Target("qemu", "1b36", "0010");
-        List<Target> targets = List.of(ours, qemu);
+        List<Target> targets = new ArrayList<>(ours.keySet());
+        targets.add(qemu);
         QemuGuest guest = QemuGuest.create("nvme-bench").benchTools().memory(768)
                 .timeout(java.time.Duration.ofMinutes(30));
         Path qemuDisk = tmp.resolve("qemu-disk.img");
@@ -91,11 +91,19 @@ class NvmeBenchmark {
         String loadBefore = Files.readString(Path.of("/proc/loadavg")).trim();
         Map<String, Sample> samples = new LinkedHashMap<>();
         QemuGuest.Run run;
-        try (NvmeDevice nvme = NvmeDevices.open("nvme", tmp.resolve("ours-disk.img"), SIZE);
-             VfioUserServer server = VfioUserServer.builder().build()) {
-            CountingDevice counting = new CountingDevice(nvme);
-            server.serve(NvmeDevice.description("nvme"), counting, guest.socket("nvme"));
-            guest.device(guest.socket("nvme"));
+        Map<String, DoorbellCountingDevice> counting = new LinkedHashMap<>();
+        List<NvmeDevice> devices = new ArrayList<>();
+        try (VfioUserServer server = VfioUserServer.builder().build()) {
+            for (Map.Entry<Target, DoorbellMode> o : ours.entrySet()) {
+                String label = o.getKey().label();
+                NvmeDevice nvme = NvmeDevices.open("nvme-" + label, tmp.resolve(label + "-disk.img"), SIZE,
+                        o.getValue());
+                devices.add(nvme);
+                DoorbellCountingDevice c = new DoorbellCountingDevice(nvme);
+                counting.put(label, c);
+                server.serve(NvmeDevice.description("nvme-" + label), c, guest.socket("nvme-" + label));
+                guest.device(guest.socket("nvme-" + label));
+            }
             try (QemuGuest.Booted booted = guest.start(NvmeGuestScripts.benchmark(targets, ROUNDS, MIB, SECONDS))) {
                 long qemuPid = booted.process().pid();
                 for (int round = 1; round <= ROUNDS; round++) {
@@ -111,6 +119,8 @@ class NvmeBenchmark {
                 }
                 run = booted.awaitExit();
             }
+        } finally {
+            devices.forEach(NvmeDevice::close);
         }
         String why = run.describe();
         assertThat(run.exitCode()).as(why).isZero();
@@ -118,8 +128,9 @@ class NvmeBenchmark {
         StringBuilder report = new StringBuilder(String.format(
                 "NVMe in a TCG guest (-smp 2): dd %d MiB direct sequential, fio 4 KiB random read %d s;%n"
                         + "MB/s = 10^6 bytes/s; server CPU = this JVM less the test thread, from schedstat"
-                        + " (waited = runnable, no CPU free); QEMU CPU = its utime+stime;%ndoorbells = REGION_WRITEs to our BAR0"
-                        + " doorbells; wakeups = times a thread was scheduled in; load average before: %s%n",
+                        + " (waited = runnable, no CPU free); QEMU CPU = its utime+stime;%ndoorbells = REGION_WRITEs to the"
+                        + " device's BAR0 doorbells (I/O SQ tails + I/O CQ heads); wakeups = times a thread was scheduled"
+                        + " in; load average before: %s%n",
                 MIB, SECONDS, loadBefore));
         Map<String, List<Double>> figures = new LinkedHashMap<>();
         for (int round = 1; round <= ROUNDS; round++) {
@@ -147,13 +158,19 @@ class NvmeBenchmark {
                     }
                     Sample s = samples.get(name);
                     String per = fio ? "4K read" : "MiB";
+                    long[] db = s.doorbells().getOrDefault(t.label(), new long[3]);
                     report.append(String.format(
-                            "round %d %-4s %-13s %9.1f %-4s %6.2f s | per %s: doorbells %.2f, server CPU %.0f us"
-                                    + " (waited %.0f), QEMU CPU %.0f us | ioeventfd signals %d%n",
+                            "round %d %-6s %-13s %9.1f %-4s %6.2f s | per %s: doorbells %.2f (%.2f + %.2f), server"
+                                    + " CPU %.0f us (waited %.0f), QEMU CPU %.0f us | ioeventfd signals %d%n",
                             round, t.label(), phase.getKey(), figure, unit, seconds, per,
-                            (double) s.doorbells() / ios, s.server().runNs() / 1e3 / ios,
-                            s.server().waitNs() / 1e3 / ios, s.qemuCpuNs() / 1e3 / ios, s.ioEventFds()));
-                    if (t == ours) {
+                            (double) db[0] / ios, (double) db[1] / ios, (double) db[2] / ios,
+                            s.server().runNs() / 1e3 / ios, s.server().waitNs() / 1e3 / ios,
+                            s.qemuCpuNs() / 1e3 / ios, s.ioEventFds()));
+                    if (ours.containsKey(t)) {
+                        if (measured) {
+                            figures.computeIfAbsent(t.label() + " " + phase.getKey() + " doorbells",
+                                    k -> new ArrayList<>()).add((double) db[0] / ios);
+                        }
                         report.append("    server threads per ").append(per).append(": ")
                                 .append(s.busiestThreads(ios)).append('\n');
                     }
@@ -163,9 +180,14 @@ class NvmeBenchmark {
         report.append(ROUNDS > 1 ? "medians of rounds 2.." + ROUNDS + " (round 1 warms the JIT up):\n"
                 : "round 1 only (a cold JIT):\n");
         for (Map.Entry<String, String> phase : NvmeGuestScripts.BENCH_PHASES) {
-            double o = median(figures.get("ours " + phase.getKey()));
+            double w = median(figures.get("write " + phase.getKey()));
+            double sh = median(figures.get("shadow " + phase.getKey()));
             double q = median(figures.get("qemu " + phase.getKey()));
-            report.append(String.format("  %-13s ours %9.1f  qemu %9.1f  ratio %.2f%n", phase.getKey(), o, q, o / q));
+            report.append(String.format("  %-13s write %9.1f  shadow %9.1f  qemu %9.1f  shadow/write %.2f"
+                            + "  write/qemu %.2f  shadow/qemu %.2f | doorbells per I/O: write %.2f, shadow %.2f%n",
+                    phase.getKey(), w, sh, q, sh / w, w / q, sh / q,
+                    median(figures.get("write " + phase.getKey() + " doorbells")),
+                    median(figures.get("shadow " + phase.getKey() + " doorbells"))));
         }
         System.out.print(report);
         Files.writeString(guest.dir().resolve("report.txt"), report);
@@ -191,8 +213,9 @@ class NvmeBenchmark {
      * thread ("main"), which only watches the marker file. QEMU's CPU time is its process's utime + stime (which,
      * unlike the sum over live threads, keeps the time of its I/O worker threads that have ended), in 10 ms ticks.
      */
-    private record Sample(Sched server, long qemuCpuNs, long doorbells, long ioEventFds, Map<String, Sched> threads) {
-        static Sample now(long qemuPid, CountingDevice counting) throws IOException {
+    private record Sample(Sched server, long qemuCpuNs, Map<String, long[]> doorbells, long ioEventFds,
+                          Map<String, Sched> threads) {
+        static Sample now(long qemuPid, Map<String, DoorbellCountingDevice> counting) throws IOException {
             Map<String, Sched> threads = new TreeMap<>();
             Sched server = Sched.ZERO;
             for (Map.Entry<String, Sched> t : Sched.ofThreads(Path.of("/proc/self/task")).entrySet()) {
@@ -204,14 +227,30 @@ class NvmeBenchmark {
             String stat = Files.readString(Path.of("/proc/" + qemuPid + "/stat"));
             String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
             long qemuCpuNs = (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
-            return new Sample(server, qemuCpuNs, counting.doorbells.get(), counting.ioEventFds.get(), threads);
+            Map<String, long[]> doorbells = new TreeMap<>();
+            long ioEventFds = 0;
+            for (Map.Entry<String, DoorbellCountingDevice> c : counting.entrySet()) {
+                DoorbellCountingDevice d = c.getValue();
+                doorbells.put(c.getKey(), new long[] {d.doorbells.get(), d.ioSqDoorbells.get(),
+                        d.ioCqDoorbells.get()});
+                ioEventFds += d.ioEventFds.get();
+            }
+            return new Sample(server, qemuCpuNs, doorbells, ioEventFds, threads);
         }
 
         Sample minus(Sample o) {
             Map<String, Sched> diff = new TreeMap<>();
             threads.forEach((k, v) -> diff.put(k, v.minus(o.threads.getOrDefault(k, Sched.ZERO))));
-            return new Sample(server.minus(o.server), qemuCpuNs - o.qemuCpuNs, doorbells - o.doorbells,
-                    ioEventFds - o.ioEventFds, diff);
+            Map<String, long[]> db = new TreeMap<>();
+            doorbells.forEach((k, v) -> {
+                long[] before = o.doorbells.getOrDefault(k, new long[v.length]);
+                long[] d = new long[v.length];
+                for (int i = 0; i < v.length; i++) {
+                    d[i] = v[i] - before[i];
+                }
+                db.put(k, d);
+            });
+            return new Sample(server.minus(o.server), qemuCpuNs - o.qemuCpuNs, db, ioEventFds - o.ioEventFds, diff);
         }
 
         /** The thread groups that ran at least 3 % of the server's CPU time, largest first, per I/O. */
@@ -252,76 +291,6 @@ class NvmeBenchmark {
                 }
             }
             return threads;
-        }
-    }
-
-    /** Our device, with a count of the doorbell writes that reach it (BAR0 from 0x1000) and of ioeventfd signals. */
-    private static final class CountingDevice implements VfioUserDevice {
-        private final VfioUserDevice device;
-        final AtomicLong doorbells = new AtomicLong();
-        final AtomicLong ioEventFds = new AtomicLong();
-
-        CountingDevice(VfioUserDevice device) {
-            this.device = device;
-        }
-
-        @Override
-        public CompletableFuture<Void> regionRead(int region, long offset, ByteBuffer dst) {
-            return device.regionRead(region, offset, dst);
-        }
-
-        @Override
-        public CompletableFuture<Void> regionWrite(int region, long offset, ByteBuffer src) {
-            if (region == NvmeDevice.REGISTER_BAR && offset >= 0x1000) {
-                doorbells.incrementAndGet();
-            }
-            return device.regionWrite(region, offset, src);
-        }
-
-        @Override
-        public void attached(DeviceContext context) {
-            device.attached(context);
-        }
-
-        @Override
-        public void detached() {
-            device.detached();
-        }
-
-        @Override
-        public CompletableFuture<Void> reset(ResetReason reason) {
-            return device.reset(reason);
-        }
-
-        @Override
-        public CompletableFuture<Void> quiesce() {
-            return device.quiesce();
-        }
-
-        @Override
-        public void dmaMapped(DmaRange range) {
-            device.dmaMapped(range);
-        }
-
-        @Override
-        public void dmaUnmapped(DmaRange range) {
-            device.dmaUnmapped(range);
-        }
-
-        @Override
-        public void irqMaskChanged(IrqType type, int start, int count, boolean masked) {
-            device.irqMaskChanged(type, start, count, masked);
-        }
-
-        @Override
-        public void ioEventFdSignalled(IoEventFd ioEventFd, long count) {
-            ioEventFds.addAndGet(count);
-            device.ioEventFdSignalled(ioEventFd, count);
-        }
-
-        @Override
-        public void configWritten(int offset, int length) {
-            device.configWritten(offset, length);
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.vfiouser.it.qemu;
 
+import io.vfiouser.examples.nvme.DoorbellMode;
 import io.vfiouser.examples.nvme.NvmeDevice;
 import io.vfiouser.examples.nvme.NvmeOptions;
 import java.io.IOException;
@@ -23,6 +24,11 @@ final class NvmeDevices {
     /** A device named {@code name} with a namespace of {@code size} bytes on {@code backing} (created). */
     static NvmeDevice open(String name, Path backing, long size) throws IOException {
         return new NvmeDevice(name, new NvmeOptions(backing, size));
+    }
+
+    /** Like {@link #open(String, Path, long)}, with the given doorbell mode. */
+    static NvmeDevice open(String name, Path backing, long size, DoorbellMode doorbells) throws IOException {
+        return new NvmeDevice(name, new NvmeOptions(backing, size, doorbells));
     }
 
     /**

@@ -126,8 +126,14 @@ final class NvmeGuestScripts {
             umount /mnt || exit 9
             """.formatted(PATTERN_BLOCKS);
 
-    /** A controller under benchmark: its label in the results and its PCI vendor and device ids (hex). */
-    record Target(String label, String vendor, String device) {
+    /**
+     * A controller under benchmark: its label in the results, its PCI vendor and device ids (hex), and its serial
+     * number when controllers of the same ids must be told apart (else null).
+     */
+    record Target(String label, String vendor, String device, String serial) {
+        Target(String label, String vendor, String device) {
+            this(label, vendor, device, null);
+        }
     }
 
     /** The phases of one benchmark round on one target, in order: name and guest command ({@code $disk} is the
@@ -155,16 +161,17 @@ final class NvmeGuestScripts {
     static String benchmark(List<Target> targets, int rounds, int mib, int seconds) {
         StringBuilder script = new StringBuilder(FUNCTIONS).append("""
                 vfu_modprobe nvme || exit 1
-                nvme_disk_of() {
+                nvme_disk_of() { # VENDOR DEVICE [SERIAL]
                   for c in /sys/class/nvme/nvme*; do
                     [ "$(cat "$c/device/vendor")" = "0x$1" ] && [ "$(cat "$c/device/device")" = "0x$2" ] \\
+                      && { [ -z "$3" ] || [ "$(tr -d ' ' <"$c/serial")" = "$3" ]; } \\
                       && { echo "$(basename "$c")n1"; return 0; }
                   done
                   return 1
                 }
-                nvme_find() { # VENDOR DEVICE: waits for the controller's first namespace and prints its name
+                nvme_find() { # VENDOR DEVICE [SERIAL]: waits for the controller's first namespace, prints its name
                   i=0
-                  until d=$(nvme_disk_of "$1" "$2") && [ -b "/dev/$d" ]; do
+                  until d=$(nvme_disk_of "$1" "$2" "$3") && [ -b "/dev/$d" ]; do
                     i=$((i + 1)); [ $i -le 1200 ] || { echo "no namespace of $1:$2" >&2; return 1; }
                     sleep 0.1
                   done
@@ -183,7 +190,7 @@ final class NvmeGuestScripts {
         script.append("mib=").append(mib).append(" seconds=").append(seconds).append('\n');
         for (Target t : targets) {
             script.append("disk_").append(t.label()).append("=$(nvme_find ").append(t.vendor()).append(' ')
-                    .append(t.device()).append(") || exit 2\n");
+                    .append(t.device()).append(t.serial() == null ? "" : " " + t.serial()).append(") || exit 2\n");
             script.append("vfu_result disk-").append(t.label()).append(" \"$disk_").append(t.label())
                     .append("\"\n");
         }
