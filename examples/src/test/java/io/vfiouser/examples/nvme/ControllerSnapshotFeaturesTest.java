@@ -16,8 +16,8 @@ class ControllerSnapshotFeaturesTest {
     void errorRecoveryVectorConfigurationAndAtomicityMigrate() throws Exception {
         try (NamespaceFile source = NamespaceFile.open(dir.resolve("a.img"), 1 << 20, "snapshot-test-a");
              NamespaceFile destination = NamespaceFile.open(dir.resolve("b.img"), 1 << 20, "snapshot-test-b")) {
-            NvmeController from = new NvmeController(Runnable::run, source, "S1", 4, 5);
-            NvmeController to = new NvmeController(Runnable::run, destination, "S1", 4, 5);
+            NvmeController from = new NvmeController(Runnable::run, source, "S1", 4, 5, DoorbellMode.DEFAULT);
+            NvmeController to = new NvmeController(Runnable::run, destination, "S1", 4, 5, DoorbellMode.DEFAULT);
             from.features.errorRecovery = 42;
             from.features.coalescingDisabled = 0b10010;
             from.features.atomicityNormalDisabled = true;
