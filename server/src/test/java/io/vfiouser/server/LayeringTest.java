@@ -51,7 +51,7 @@ class LayeringTest {
         layer(10, "DeviceStats", "DeviceStatsMXBean", "ProcessFds", "SocketFiles", "TrafficCounter",
                 "HeldConnection");
         layer(11, "HostedDevice");
-        layer(12, "VfioUserServer");
+        layer(12, "VfioUserServer", "ServerWarmup");
         layer(13, "launcher.");
     }
 
