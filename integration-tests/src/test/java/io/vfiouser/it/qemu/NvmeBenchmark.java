@@ -28,9 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A benchmark, not a test (tag {@code qemu-bench}, left out of the normal run): in one TCG guest with two CPUs, the
- * same commands against our NVMe example device (served in this JVM over vfio-user), twice, once per doorbell mode
+ * same commands against our NVMe example device (served in this JVM over vfio-user), once per doorbell mode
  * ({@code write}: register doorbells only; {@code shadow}: Doorbell Buffer Config offered, which the guest's driver
- * uses), and against QEMU's built-in {@code nvme} device (in QEMU's process; it offers shadow doorbells too), each on
+ * uses; {@code mmap}: the doorbell page mapped into the guest and watched by the controller), and against QEMU's built-in {@code nvme} device (in QEMU's process; it offers shadow doorbells too), each on
  * a raw file of the same size in the same folder, each round running every device in turn, all through the
  * host's page cache (our device reads and writes its file with an AsynchronousFileChannel; QEMU's drive is
  * {@code cache=writeback,aio=threads}, its default). Sequential 1 MiB direct reads and writes with {@code dd}, 4 KiB
@@ -101,7 +101,7 @@ class NvmeBenchmark {
                 devices.add(nvme);
                 DoorbellCountingDevice c = new DoorbellCountingDevice(nvme);
                 counting.put(label, c);
-                server.serve(NvmeDevice.description("nvme-" + label), c, guest.socket("nvme-" + label));
+                server.serve(nvme.description(), c, guest.socket("nvme-" + label));
                 guest.device(guest.socket("nvme-" + label));
             }
             try (QemuGuest.Booted booted = guest.start(NvmeGuestScripts.benchmark(targets, ROUNDS, MIB, SECONDS))) {
