@@ -180,14 +180,25 @@ class NvmeBenchmark {
         report.append(ROUNDS > 1 ? "medians of rounds 2.." + ROUNDS + " (round 1 warms the JIT up):\n"
                 : "round 1 only (a cold JIT):\n");
         for (Map.Entry<String, String> phase : NvmeGuestScripts.BENCH_PHASES) {
+            // Each of our modes, QEMU's device, each mode against write and against QEMU, doorbell messages per I/O.
             double w = median(figures.get("write " + phase.getKey()));
-            double sh = median(figures.get("shadow " + phase.getKey()));
             double q = median(figures.get("qemu " + phase.getKey()));
-            report.append(String.format("  %-13s write %9.1f  shadow %9.1f  qemu %9.1f  shadow/write %.2f"
-                            + "  write/qemu %.2f  shadow/qemu %.2f | doorbells per I/O: write %.2f, shadow %.2f%n",
-                    phase.getKey(), w, sh, q, sh / w, w / q, sh / q,
-                    median(figures.get("write " + phase.getKey() + " doorbells")),
-                    median(figures.get("shadow " + phase.getKey() + " doorbells"))));
+            StringBuilder line = new StringBuilder(String.format("  %-13s", phase.getKey()));
+            StringBuilder ratios = new StringBuilder();
+            StringBuilder doorbells = new StringBuilder(" | doorbells per I/O:");
+            for (DoorbellMode mode : ours.values()) {
+                String m = mode.optionName();
+                double f = median(figures.get(m + " " + phase.getKey()));
+                line.append(String.format(" %s %9.1f ", m, f));
+                if (mode != DoorbellMode.WRITE) {
+                    ratios.append(String.format(" %s/write %.2f", m, f / w));
+                }
+                ratios.append(String.format(" %s/qemu %.2f", m, f / q));
+                doorbells.append(String.format(" %s %.2f", m, median(figures.get(m + " " + phase.getKey()
+                        + " doorbells"))));
+            }
+            report.append(line).append(String.format(" qemu %9.1f ", q)).append(ratios).append(doorbells)
+                    .append('\n');
         }
         System.out.print(report);
         Files.writeString(guest.dir().resolve("report.txt"), report);
