@@ -43,8 +43,14 @@ final class MmapDoorbells implements AutoCloseable {
     private static final Logger LOG = LogManager.getLogger(MmapDoorbells.class);
     /** Aligned (the page is), little-endian as NVMe registers are. */
     private static final VarHandle INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
-    /** How long the watcher spins after the last doorbell change or completion. */
-    static final Duration SPIN = Duration.ofNanos(50_000);
+    /**
+     * How long the watcher spins after the last doorbell change or completion. A host's turn from a completion to
+     * its next submission at queue depth 1 may be longer (400-500 µs in the TCG guest of {@code
+     * docs/performance.md}); spinning through it, 300 µs, won a little at depth 1 there and lost more elsewhere, the
+     * spinning thread taking CPU from the guest's. {@code -Dvfu.nvme.mmap.spin.ns=N} sets another spin, for hosts
+     * with cores to spare.
+     */
+    static final Duration SPIN = Duration.ofNanos(Long.getLong("vfu.nvme.mmap.spin.ns", 50_000));
     /** The watcher's longest sleep while idle: the worst delay of a ring after an idle spell. */
     static final Duration MAX_SLEEP = Duration.ofMillis(1);
 
@@ -169,7 +175,6 @@ final class MmapDoorbells implements AutoCloseable {
     void wake() {
         watcher.wake();
     }
-
 
     private void schedule() {
         if (scheduled.compareAndSet(false, true)) {
