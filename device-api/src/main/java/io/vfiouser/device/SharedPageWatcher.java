@@ -47,8 +47,11 @@ public final class SharedPageWatcher implements AutoCloseable {
     private static final boolean LITTLE_ENDIAN = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
     private static final long FIRST_SLEEP_NANOS = 10_000;
 
-    /** One watched word; immutable, replaced as a whole. */
-    private record Word(MemorySegment segment, long offset) {
+    /**
+     * One watched word; immutable, replaced as a whole. {@code known}: the watcher starts from {@code seen} rather
+     * than from its first read.
+     */
+    private record Word(MemorySegment segment, long offset, boolean known, int seen) {
     }
 
     private final Listener listener;
@@ -95,7 +98,23 @@ public final class SharedPageWatcher implements AutoCloseable {
      * watcher first reads there is taken as seen (only later changes are reported: a caller that watches a queue
      * looks at it once itself after this call). Replaces what the slot watched before.
      */
-    public synchronized void watch(int slot, MemorySegment segment, long offset) {
+    public void watch(int slot, MemorySegment segment, long offset) {
+        put(slot, new Word(segment, offset, false, 0));
+    }
+
+    /**
+     * Watches the word at {@code offset} of {@code segment} as {@code slot}, taking it to hold {@code seen}: a
+     * different value at the watcher's first read is reported as a change. For a caller that knows the value and
+     * whose client may write the word as soon as this returns (before the watcher's first read): the client's
+     * first write is reported, not taken as seen. Replaces what the slot watched before.
+     */
+    public void watch(int slot, MemorySegment segment, long offset, int seen) {
+        put(slot, new Word(segment, offset, true, seen));
+    }
+
+    private synchronized void put(int slot, Word word) {
+        MemorySegment segment = word.segment();
+        long offset = word.offset();
         if (slot < 0) {
             throw new IllegalArgumentException("slot " + slot);
         }
@@ -104,7 +123,7 @@ public final class SharedPageWatcher implements AutoCloseable {
                     + "-byte segment is not an aligned word inside it");
         }
         Word[] next = Arrays.copyOf(words, Math.max(words.length, slot + 1));
-        next[slot] = new Word(segment, offset);
+        next[slot] = word;
         words = next;
         wake();
     }
@@ -218,8 +237,9 @@ public final class SharedPageWatcher implements AutoCloseable {
             int value = LITTLE_ENDIAN ? raw : Integer.reverseBytes(raw);
             if (lastWords[slot] != w) {
                 lastWords[slot] = w;
-                last[slot] = value;
-            } else if (value != last[slot]) {
+                last[slot] = w.known() ? w.seen() : value;
+            }
+            if (value != last[slot]) {
                 last[slot] = value;
                 changed = true;
                 listener.changed(slot, value);

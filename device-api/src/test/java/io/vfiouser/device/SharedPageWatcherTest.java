@@ -148,6 +148,28 @@ class SharedPageWatcherTest {
         }
     }
 
+    /**
+     * A word watched with the value the caller knows: a write the client made before the watcher's first read is
+     * reported, not taken as the starting value; the known value itself is no change.
+     */
+    @Test
+    void aWordWatchedWithItsKnownValueReportsAWriteBeforeTheFirstRead() throws Exception {
+        Recorder r = new Recorder();
+        try (Arena arena = Arena.ofShared();
+             SharedPageWatcher w = new SharedPageWatcher("test-watcher", Duration.ofMillis(1), Duration.ofMillis(1), r)) {
+            MemorySegment page = arena.allocate(4096, 4096);
+            write(page, 0, 9); // the client wrote 9 before the watcher ever read the word
+            w.watch(0, page, 0, 0);
+            assertThat(r.next()).isEqualTo(new Change(0, 9));
+            write(page, 4, 5);
+            w.watch(1, page, 4, 5);
+            awaitScans(w);
+            assertThat(r.changes).as("the known value is no change").isEmpty();
+            write(page, 4, 6);
+            assertThat(r.next()).isEqualTo(new Change(1, 6));
+        }
+    }
+
     @Test
     void memoryThatGoesWhileWatchedStopsTheWatcherWithAFailure() throws Exception {
         Recorder r = new Recorder();

@@ -25,8 +25,9 @@ public final class ExamplesPlugin implements DevicePlugin {
      *
      * @param backing   the file behind namespace 1, created when missing (required)
      * @param size      the namespace size such as {@code 64M} or {@code 1G}; absent: the existing file's size
-     * @param doorbells how doorbells arrive: {@code write} (REGION_WRITE messages only) or {@code shadow} (also
-     *                  Doorbell Buffer Config); absent: {@link DoorbellMode#DEFAULT}
+     * @param doorbells how doorbells arrive: {@code write} (REGION_WRITE messages only), {@code shadow} (also
+     *                  Doorbell Buffer Config) or {@code mmap} (the doorbell page mmappable, watched); absent:
+     *                  {@link DoorbellMode#DEFAULT}
      */
     public record NvmeSettings(String backing, String size, String doorbells) {
     }
@@ -57,7 +58,7 @@ public final class ExamplesPlugin implements DevicePlugin {
         }
         DoorbellMode doorbells = s.doorbells() == null ? DoorbellMode.DEFAULT : DoorbellMode.parse(s.doorbells());
         long size = s.size() == null ? 0 : NvmeOptions.parseSize(s.size());
-        return new DeviceInstance(NvmeDevice.description(name),
-                new NvmeDevice(name, new NvmeOptions(Path.of(s.backing()), size, doorbells)));
+        NvmeDevice device = new NvmeDevice(name, new NvmeOptions(Path.of(s.backing()), size, doorbells));
+        return new DeviceInstance(device.description(), device);
     }
 }

@@ -3,6 +3,7 @@ package io.vfiouser.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
+import io.vfiouser.examples.nvme.DoorbellMode;
 import io.vfiouser.examples.nvme.NvmeDevice;
 import io.vfiouser.examples.nvme.NvmeOptions;
 import io.vfiouser.it.SpdkWireClient.Reply;
@@ -12,6 +13,7 @@ import io.vfiouser.transport.testing.FdCount;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -30,8 +32,10 @@ import org.junit.jupiter.api.Test;
  * process's own memory (IOVA = its virtual address) in several DMA_MAPs of one file at different offsets, PCI
  * COMMAND with bus mastering and INTx disable, 8-byte register accesses, the admin sequence SPDK runs at
  * attach, I/O queues without interrupts whose completions the host polls, and DMA_UNMAP with the mapping's fd
- * attached. No SET_IRQS is ever sent. The one difference from SPDK: doorbells go as REGION_WRITE messages, since
- * the doorbell page is not mmappable yet (issue 13).
+ * attached. No SET_IRQS is ever sent. With the controller's {@code --doorbells=mmap} the client maps BAR0's
+ * doorbell page from the fd of its region reply, at the offset of its one sparse area, and writes every doorbell
+ * (the admin queue's too) straight into it, as SPDK does; in the other modes, and in one mmap-mode test, the
+ * doorbells go as REGION_WRITE messages instead.
  */
 class SpdkClientTest {
     private static final int MIB = 1 << 20;
@@ -47,6 +51,19 @@ class SpdkClientTest {
     private static final int ADMIN_ENTRIES = 256;
     /** SPDK's default I/O queue size (DEFAULT_IO_QUEUE_SIZE). */
     private static final int IO_ENTRIES = 256;
+    /** VFIO_REGION_INFO_FLAG_MMAP. */
+    private static final int REGION_MMAP = 4;
+    /** VFIO_REGION_INFO_CAP_SPARSE_MMAP. */
+    private static final int CAP_SPARSE_MMAP = 1;
+    private static final int DOORBELL_PAGE = 0x1000;
+    /** SPDK's doorbell store: a 4-byte volatile MMIO write after a write barrier. */
+    private static final VarHandle DOORBELL = ValueLayout.JAVA_INT.varHandle();
+
+    /** How the client rings: REGION_WRITE messages, or stores into the mapped doorbell page as SPDK does. */
+    private enum Ring {
+        MESSAGES,
+        MAPPED_PAGE
+    }
 
     private Path dir;
     private Path backing;
@@ -56,24 +73,65 @@ class SpdkClientTest {
     void start() throws Exception {
         dir = Files.createTempDirectory("nvme-spdk");
         backing = dir.resolve("ns1.img");
-        NvmeDevice device = new NvmeDevice("spdk-nvme", new NvmeOptions(backing, NS_SIZE));
-        fixture = new ServerFixture(NvmeDevice.description("spdk-nvme"), device);
+    }
+
+    /** Serves the controller with doorbell mode {@code doorbells}. */
+    private void serve(DoorbellMode doorbells) throws Exception {
+        NvmeDevice device = new NvmeDevice("spdk-nvme", new NvmeOptions(backing, NS_SIZE, doorbells));
+        fixture = new ServerFixture(device.description(), device);
     }
 
     @AfterEach
     void stop() throws Exception {
-        fixture.close();
+        if (fixture != null) {
+            fixture.close();
+        }
         Files.deleteIfExists(backing);
         Files.deleteIfExists(dir);
     }
 
     @Test
     void attachesAsSpdkDoesAndServesPolledAdminAndIo() throws Exception {
+        serve(DoorbellMode.DEFAULT);
         // DPDK shares its memory as files (hugetlbfs, or memfds with --no-huge/--in-memory) that are not sealed.
         int memfd = Linux.memfdCreate("spdk-like-memory", 0);
         try {
             Linux.ftruncate(memfd, 4L * MIB);
-            attachAndRunIo(memfd);
+            attachAndRunIo(memfd, Ring.MESSAGES);
+        } finally {
+            Linux.close(memfd);
+        }
+    }
+
+    /**
+     * SPDK's own layout ({@code --doorbells=mmap}): BAR0 is mappable in one sparse area, the doorbell page, with
+     * one fd; the client writes its doorbells into its mapping only, and the controller, watching the page, serves
+     * the admin sequence and polled I/O (the queues deleted, created again and used, and the controller reset and
+     * enabled again, each starting from doorbells at 0).
+     */
+    @Test
+    void mmapDoorbellsWrittenIntoTheMappedPageAsSpdkDoes() throws Exception {
+        serve(DoorbellMode.MMAP);
+        int memfd = Linux.memfdCreate("spdk-like-memory", 0);
+        try {
+            Linux.ftruncate(memfd, 4L * MIB);
+            attachAndRunIo(memfd, Ring.MAPPED_PAGE);
+        } finally {
+            Linux.close(memfd);
+        }
+    }
+
+    /**
+     * With the doorbell page mappable, a client that rings by REGION_WRITE instead (one that did not map it) is
+     * still served: the framework writes the message into the page, where the controller's watcher sees it.
+     */
+    @Test
+    void mmapModeStillTakesDoorbellMessages() throws Exception {
+        serve(DoorbellMode.MMAP);
+        int memfd = Linux.memfdCreate("spdk-like-memory", 0);
+        try {
+            Linux.ftruncate(memfd, 4L * MIB);
+            attachAndRunIo(memfd, Ring.MESSAGES);
         } finally {
             Linux.close(memfd);
         }
@@ -81,12 +139,13 @@ class SpdkClientTest {
 
     @Test
     void guestMemoryOnHugePages() throws Exception {
+        serve(DoorbellMode.DEFAULT);
         assumeThat(freeHugePages()).as("2 MiB huge pages free (none configured: echo 2 > "
                 + "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)").isGreaterThanOrEqualTo(2);
         int memfd = Linux.memfdCreate("spdk-like-hugepages", Linux.MFD_HUGETLB);
         try {
             Linux.ftruncate(memfd, 4L * MIB);
-            attachAndRunIo(memfd);
+            attachAndRunIo(memfd, Ring.MESSAGES);
         } finally {
             Linux.close(memfd);
         }
@@ -99,6 +158,7 @@ class SpdkClientTest {
      */
     @Test
     void aMapLargerThanItsFileIsRefusedAndItsFdClosed() throws Exception {
+        serve(DoorbellMode.DEFAULT);
         int memfd = Linux.memfdCreate("one-page-file", 0);
         try (SpdkWireClient spdk = SpdkWireClient.connect(fixture.socket())) {
             Linux.ftruncate(memfd, 2L * MIB);
@@ -125,8 +185,11 @@ class SpdkClientTest {
         return 0;
     }
 
-    /** The whole attach and an I/O round trip over {@code memfd} (4 MiB), then the detach of its memory. */
-    private void attachAndRunIo(int memfd) throws Exception {
+    /**
+     * The whole attach and an I/O round trip over {@code memfd} (4 MiB), then the detach of its memory; doorbells
+     * rung as {@code ring} says.
+     */
+    private void attachAndRunIo(int memfd, Ring ring) throws Exception {
         try (Arena arena = Arena.ofConfined(); SpdkWireClient spdk = SpdkWireClient.connect(fixture.socket())) {
             MemorySegment memory = Linux.mmap(memfd, 0, 4L * MIB, Linux.PROT_READ | Linux.PROT_WRITE, arena);
             long vaddr = memory.address();
@@ -146,6 +209,7 @@ class SpdkClientTest {
             assertThat(info.data().getInt(4) & 2).as("VFIO_DEVICE_FLAGS_PCI").isEqualTo(2);
             assertThat(regions).isGreaterThan(CONFIG);
             long bar0Size = 0;
+            MemorySegment doorbells = null;
             for (int i = 0; i < regions; i++) {
                 Reply region = answered(spdk.request(SpdkWireClient.DEVICE_GET_REGION_INFO, SpdkWireClient.regionInfo(i)));
                 assertThat(region.payload().length).as("region %d reply fits SPDK's buffer", i)
@@ -154,6 +218,9 @@ class SpdkClientTest {
                 assertThat(r.getInt(8)).as("index").isEqualTo(i);
                 if (i == BAR0) {
                     bar0Size = r.getLong(16);
+                    if (ring == Ring.MAPPED_PAGE) {
+                        doorbells = mapDoorbellPage(region, arena);
+                    }
                 }
                 region.closeFds(); // SPDK closes them once mapped
             }
@@ -172,10 +239,18 @@ class SpdkClientTest {
             assertThat(answered(spdk.request(SpdkWireClient.REGION_READ, SpdkWireClient.regionRead(CONFIG, 4, 2)))
                     .data().getShort(16) & 0x404).isEqualTo(0x404);
 
-            Nvme nvme = new Nvme(spdk, memory);
+            Nvme nvme = new Nvme(spdk, memory, doorbells);
             nvme.enable();
             nvme.adminSequence();
             nvme.polledIo();
+            if (doorbells != null) {
+                // The page and the region agree: a REGION_READ inside it reads what the client stored there.
+                assertThat(nvme.read(DOORBELL_PAGE, 4)).as("admin SQ tail by message")
+                        .isEqualTo(doorbells.get(ValueLayout.JAVA_INT_UNALIGNED, 0) & 0xFFFF_FFFFL)
+                        .isEqualTo(nvme.admin.tail);
+                nvme.resetAndEnable();
+                nvme.adminSequence();
+            }
 
             // Detach: DMA_UNMAP of each range with the fd attached, as SPDK sends it. The server closes both the
             // fd that came with the unmap and the mapping's own: two fds per unmap, no more, no fewer.
@@ -186,6 +261,27 @@ class SpdkClientTest {
             assertThat(FdCount.now()).as("exactly the two mappings' fds went").isEqualTo(before - 2);
             assertThat(Linux.fstat(memfd).size()).as("the client's own fd untouched").isEqualTo(4L * MIB);
         }
+    }
+
+    /**
+     * What {@code vfio_device_setup_sparse_mmaps} does with BAR0's reply: MMAP set, a sparse-mmap capability, the
+     * area's fd (the reply's only one) mapped at the reply's offset plus the area's. The layout SPDK's BAR access
+     * needs: one area, the doorbell page, reaching the end of BAR0, so nothing device-served lies above its start.
+     */
+    private static MemorySegment mapDoorbellPage(Reply region, Arena arena) throws ErrnoException {
+        ByteBuffer r = region.data();
+        assertThat(r.getInt(4) & REGION_MMAP).as("BAR0 has the MMAP flag").isEqualTo(REGION_MMAP);
+        int cap = r.getInt(12);
+        assertThat(cap).as("BAR0's capability chain").isGreaterThanOrEqualTo(32);
+        assertThat(r.getShort(cap) & 0xFFFF).as("sparse mmap capability").isEqualTo(CAP_SPARSE_MMAP);
+        assertThat(r.getInt(cap + 8)).as("one sparse area").isEqualTo(1);
+        long areaOffset = r.getLong(cap + 16);
+        long areaSize = r.getLong(cap + 24);
+        assertThat(areaOffset).as("the doorbell page").isEqualTo(DOORBELL_PAGE);
+        assertThat(areaOffset + areaSize).as("the area reaches the end of BAR0").isEqualTo(r.getLong(16));
+        assertThat(region.fds()).as("one fd for the region").hasSize(1);
+        return Linux.mmap(region.fds()[0], r.getLong(24) + areaOffset, areaSize,
+                Linux.PROT_READ | Linux.PROT_WRITE, arena);
     }
 
     private static Reply answered(Reply reply) {
@@ -199,21 +295,24 @@ class SpdkClientTest {
     private static final class Nvme {
         private final SpdkWireClient spdk;
         private final MemorySegment memory;
+        /** The mapped doorbell page, or null to ring by REGION_WRITE. */
+        private final MemorySegment doorbells;
         private final long base;
         private long next;
-        private final Ring admin;
+        private QueuePair admin;
         private int cid;
 
-        Nvme(SpdkWireClient spdk, MemorySegment memory) {
+        Nvme(SpdkWireClient spdk, MemorySegment memory, MemorySegment doorbells) {
             this.spdk = spdk;
             this.memory = memory;
+            this.doorbells = doorbells;
             this.base = memory.address();
             this.next = base;
-            this.admin = new Ring(0, alloc(ADMIN_ENTRIES * 64), alloc(ADMIN_ENTRIES * 16), ADMIN_ENTRIES);
+            this.admin = new QueuePair(0, alloc(ADMIN_ENTRIES * 64), alloc(ADMIN_ENTRIES * 16), ADMIN_ENTRIES);
         }
 
         /** A queue pair in the process's memory; its addresses are virtual addresses (= IOVAs). */
-        static final class Ring {
+        static final class QueuePair {
             final int id;
             final long sq;
             final long cq;
@@ -222,7 +321,7 @@ class SpdkClientTest {
             int head;
             boolean phase = true;
 
-            Ring(int id, long sq, long cq, int size) {
+            QueuePair(int id, long sq, long cq, int size) {
                 this.id = id;
                 this.sq = sq;
                 this.cq = cq;
@@ -278,8 +377,35 @@ class SpdkClientTest {
             });
         }
 
+        /**
+         * Rings doorbell {@code offset} (from BAR0 + 0x1000): a store into the mapped page after a write barrier,
+         * as SPDK's {@code spdk_wmb(); spdk_mmio_write_4(...)}, or a REGION_WRITE.
+         */
+        void ring(int offset, int value) throws ErrnoException {
+            if (doorbells != null) {
+                VarHandle.releaseFence();
+                DOORBELL.setVolatile(doorbells, (long) offset, value);
+            } else {
+                write(DOORBELL_PAGE + offset, value, 4);
+            }
+        }
+
+        /** CC.EN to 0 (a controller reset), wait for CSTS.RDY to clear, then enable with a fresh admin queue. */
+        void resetAndEnable() throws Exception {
+            write(0x14, 0, 4);
+            NvmeHostDriver.await("CSTS.RDY cleared", () -> {
+                try {
+                    return (read(0x1C, 4) & 1) == 0;
+                } catch (ErrnoException e) {
+                    throw new AssertionError(e);
+                }
+            });
+            admin = new QueuePair(0, alloc(ADMIN_ENTRIES * 64), alloc(ADMIN_ENTRIES * 16), ADMIN_ENTRIES);
+            enable();
+        }
+
         /** Submits one command and polls its completion; returns {status, result}. */
-        int[] call(Ring q, int opcode, int nsid, long prp1, long prp2, int... cdw10to13) throws ErrnoException {
+        int[] call(QueuePair q, int opcode, int nsid, long prp1, long prp2, int... cdw10to13) throws ErrnoException {
             int id = ++cid & 0xFFFF;
             MemorySegment e = at(q.sq + (long) q.tail * 64, 64);
             e.fill((byte) 0);
@@ -291,7 +417,7 @@ class SpdkClientTest {
                 e.set(ValueLayout.JAVA_INT_UNALIGNED, 40 + 4L * i, cdw10to13[i]);
             }
             q.tail = (q.tail + 1) % q.size;
-            write(0x1000 + 8 * q.id, q.tail, 4); // SQ tail doorbell (SPDK writes it into the mmapped page)
+            ring(8 * q.id, q.tail); // SQ tail doorbell
             MemorySegment c = at(q.cq + (long) q.head * 16, 16);
             NvmeHostDriver.await("completion on CQ " + q.id,
                     () -> ((c.get(ValueLayout.JAVA_INT_UNALIGNED, 12) >>> 16) & 1) == (q.phase ? 1 : 0));
@@ -302,11 +428,11 @@ class SpdkClientTest {
             if (q.head == 0) {
                 q.phase = !q.phase;
             }
-            write(0x1000 + 8 * q.id + 4, q.head, 4); // CQ head doorbell
+            ring(8 * q.id + 4, q.head); // CQ head doorbell
             return new int[] {(dw3 >>> 17) & 0x7FFF, c.get(ValueLayout.JAVA_INT_UNALIGNED, 0)};
         }
 
-        int[] ok(Ring q, int opcode, int nsid, long prp1, long prp2, int... cdws) throws ErrnoException {
+        int[] ok(QueuePair q, int opcode, int nsid, long prp1, long prp2, int... cdws) throws ErrnoException {
             int[] c = call(q, opcode, nsid, prp1, prp2, cdws);
             assertThat(c[0]).as("status of opcode 0x%x cdw10 0x%x", opcode, cdws.length > 0 ? cdws[0] : 0)
                     .isZero();
@@ -336,17 +462,35 @@ class SpdkClientTest {
             ok(admin, 0x06, 1, page, 0, 3); // Namespace Identification Descriptor list
         }
 
-        /** An I/O queue pair with interrupts off (IEN = 0), as SPDK creates them, and writes read back. */
+        /**
+         * An I/O queue pair with interrupts off (IEN = 0), as SPDK creates them, and writes read back; then the pair
+         * deleted and created again at the same id (its doorbells start at 0 again), and a few more.
+         */
         void polledIo() throws ErrnoException {
-            Ring io = new Ring(1, alloc(IO_ENTRIES * 64), alloc(IO_ENTRIES * 16), IO_ENTRIES);
-            ok(admin, 0x05, 0, io.cq, 0, (io.size - 1) << 16 | 1, 0b01); // PC = 1, IEN = 0, no vector
-            ok(admin, 0x01, 0, io.sq, 0, (io.size - 1) << 16 | 1, 1 << 16 | 0b1);
+            QueuePair io = createIoQueues();
             long out = alloc(SPDK_MAX_TRANSFER);
             long outList = prpList(out, SPDK_MAX_TRANSFER);
             long in = alloc(SPDK_MAX_TRANSFER);
             long inList = prpList(in, SPDK_MAX_TRANSFER);
             Random random = new Random(13);
-            for (int i = 0; i < 140; i++) { // more commands than the ring has entries: the phase wraps
+            readsAndWrites(io, random, 140, out, outList, in, inList); // more commands than the ring holds: wraps
+            ok(admin, 0x00, 0, 0, 0, 1); // Delete I/O SQ 1
+            ok(admin, 0x04, 0, 0, 0, 1); // Delete I/O CQ 1
+            io = createIoQueues();
+            readsAndWrites(io, random, 10, out, outList, in, inList);
+        }
+
+        private QueuePair createIoQueues() throws ErrnoException {
+            QueuePair io = new QueuePair(1, alloc(IO_ENTRIES * 64), alloc(IO_ENTRIES * 16), IO_ENTRIES);
+            ok(admin, 0x05, 0, io.cq, 0, (io.size - 1) << 16 | 1, 0b01); // PC = 1, IEN = 0, no vector
+            ok(admin, 0x01, 0, io.sq, 0, (io.size - 1) << 16 | 1, 1 << 16 | 0b1);
+            return io;
+        }
+
+        /** {@code pairs} writes of random data at random LBAs (4 KiB and 128 KiB alternately), each read back. */
+        private void readsAndWrites(QueuePair io, Random random, int pairs, long out, long outList, long in,
+                                    long inList) throws ErrnoException {
+            for (int i = 0; i < pairs; i++) {
                 int bytes = i % 2 == 0 ? PAGE : SPDK_MAX_TRANSFER;
                 long lba = random.nextInt((int) (NS_SIZE / 512) - bytes / 512);
                 byte[] pattern = new byte[bytes];

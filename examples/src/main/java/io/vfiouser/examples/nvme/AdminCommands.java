@@ -151,6 +151,7 @@ final class AdminCommands {
 
     private void remove(SubmissionQueue sq) {
         c.sqs[sq.id] = null;
+        c.queueDeleted(2 * sq.id);
         CompletionQueue cq = c.cqs[sq.cqId];
         if (cq != null) {
             cq.submissionQueues--;
@@ -166,6 +167,7 @@ final class AdminCommands {
             return Completion.error(Status.INVALID_QUEUE_DELETION);
         }
         c.cqs[qid] = null;
+        c.queueDeleted(2 * qid + 1);
         return Completion.OK;
     }
 

@@ -5,8 +5,8 @@ import java.util.Locale;
 import java.util.stream.Collectors;
 
 /**
- * How the host's doorbells reach the controller ({@code --doorbells=}). Every mode serves the register doorbells at
- * BAR0 + 0x1000 as REGION_WRITE messages; a mode adds a faster path a host may choose to use.
+ * How the host's doorbells reach the controller ({@code --doorbells=}). Every mode takes the doorbells at BAR0 +
+ * 0x1000 as REGION_WRITE messages; a mode adds a faster path a host may choose to use.
  */
 public enum DoorbellMode {
     /** Only register doorbells: every submission and every consumed completion is a REGION_WRITE message. */
@@ -17,7 +17,16 @@ public enum DoorbellMode {
      * shadow page of its own memory and rings a register doorbell only when the value passes the EventIdx the
      * controller published there, so a busy controller is sent no doorbell messages.
      */
-    SHADOW;
+    SHADOW,
+    /**
+     * The doorbell page BAR0 + 0x1000 (4 KiB) is an mmappable area of a hybrid BAR0, SPDK's layout: the client maps
+     * it and writes its doorbells into it without a message (SPDK's user-space driver; QEMU maps it into the guest,
+     * whose writes then go straight to the page), and the controller watches the page ({@link MmapDoorbells}).
+     * Doorbell messages still work: the framework serves them from the page, where the controller sees them. Costs
+     * a watcher thread that spins while doorbells keep coming and wakes every millisecond when idle; and QEMU turns
+     * off posted writes for the whole device once a region is mmappable.
+     */
+    MMAP;
 
     /**
      * The mode a controller gets when none is named: {@link #SHADOW}. A host that does not issue Doorbell Buffer
@@ -26,7 +35,7 @@ public enum DoorbellMode {
      */
     public static final DoorbellMode DEFAULT = SHADOW;
 
-    /** The mode named {@code text} ({@code write}, {@code shadow}; any case). */
+    /** The mode named {@code text} ({@code write}, {@code shadow}, {@code mmap}; any case). */
     public static DoorbellMode parse(String text) {
         try {
             return valueOf(text.trim().toUpperCase(Locale.ROOT));

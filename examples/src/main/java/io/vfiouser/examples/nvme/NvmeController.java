@@ -41,6 +41,13 @@ import org.apache.logging.log4j.Logger;
  * holds the INTx level; otherwise the host rings its head at most once per trip around the ring. The admin queue
  * keeps its register doorbells, as Linux and SPDK use it.
  *
+ * <h2>Mmapped doorbells</h2>
+ * In {@link DoorbellMode#MMAP} the doorbells at BAR0 + 0x1000 are a page the client maps and writes without a
+ * message ({@link MmapDoorbells}): the doorbells of the queues that exist are watched from the queue's creation to
+ * its deletion or the controller's reset, and what the host wrote there reaches {@link #doorbell} from a task on this
+ * thread, as a register doorbell would. Every completion posted keeps the watcher spinning for a while, since the
+ * host is about to ring.
+ *
  * <h2>Quiesce and reset</h2>
  * {@link #quiesce()} stops fetching and posting and completes when no fetched command is still working (commands
  * waiting in a completion queue and parked Asynchronous Event Requests do no DMA and do not count). The next
@@ -106,6 +113,8 @@ final class NvmeController {
     /** Asynchronous Event Requests parked now, oldest first (they migrate as their command ids). */
     final List<Pending> parkedAers = new ArrayList<>();
     private boolean pumpScheduled;
+    /** The watched doorbell page of {@link DoorbellMode#MMAP}; null in the other modes. */
+    MmapDoorbells mmap;
     /** The host's shadow doorbell and EventIdx pages; null until Doorbell Buffer Config, and after a reset. */
     ShadowDoorbells shadow;
     /** Whether this controller holds INTx high (the framework's line level migrates with it). */
@@ -152,6 +161,9 @@ final class NvmeController {
     void attach(DeviceContext ctx) {
         context = ctx;
         dma = new GuestDma(ctx.dma());
+        if (mmap != null) {
+            mmap.attach(ctx.areaMemory(NvmeDevice.REGISTER_BAR, NvmeDevice.DOORBELL_AREA));
+        }
     }
 
     void detach() {
@@ -276,6 +288,10 @@ final class NvmeController {
         acqQueue.submissionQueues = 1;
         cqs[0] = acqQueue;
         sqs[0] = new SubmissionQueue(0, asq, sqEntries, 0, 0);
+        if (mmap != null) {
+            mmap.watch(0);
+            mmap.watch(1);
+        }
         csts = Registers.CSTS_RDY;
         LOG.debug("enabled: admin SQ 0x{} x{}, CQ 0x{} x{}", Long.toHexString(asq), sqEntries,
                 Long.toHexString(acq), cqEntries);
@@ -300,6 +316,9 @@ final class NvmeController {
         events.reset();
         admin.reset();
         shadow = null; // not retained across a controller reset
+        if (mmap != null) {
+            mmap.reset();
+        }
         csts = 0;
         intms = 0;
         if (intxAsserted && context != null) {
@@ -470,11 +489,47 @@ final class NvmeController {
      * register does, whatever an earlier queue of that id left in the page.
      */
     void queueCreated(int index) {
+        if (mmap != null) {
+            mmap.watch(index);
+        }
         if (shadowActive()) {
             try {
                 shadow.writeShadow(dma, index, 0);
             } catch (CommandFailure e) {
                 fatal("cannot write the shadow doorbell page: " + e.getMessage());
+            }
+        }
+    }
+
+    /** An I/O queue was deleted (doorbell {@code index}): with mmapped doorbells its doorbell is no longer watched. */
+    void queueDeleted(int index) {
+        if (mmap != null) {
+            mmap.unwatch(index);
+        }
+    }
+
+    /** The host wrote into the mmapped doorbell page: take what changed, as register doorbell writes. */
+    void takeMmapDoorbells() {
+        if (mmap != null) {
+            mmap.take(this::doorbell);
+        }
+    }
+
+    /**
+     * A migration restored this controller's queues: their doorbells in the mmapped page are set to the positions
+     * the controller holds and watched from there (the page itself does not travel).
+     */
+    void mmapRestored() {
+        if (mmap == null) {
+            return;
+        }
+        mmap.reset();
+        for (int qid = 0; qid <= maxIoQueues; qid++) {
+            if (sqs[qid] != null) {
+                mmap.watchAt(2 * qid, sqs[qid].tail);
+            }
+            if (cqs[qid] != null) {
+                mmap.watchAt(2 * qid + 1, cqs[qid].head);
             }
         }
     }
@@ -788,6 +843,9 @@ final class NvmeController {
         }
         cq.advanceTail();
         interrupt(cq);
+        if (mmap != null) {
+            mmap.wake(); // the host is about to ring: keep watching closely
+        }
     }
 
     private static ByteBuffer newCqEntry() {

@@ -6,6 +6,7 @@ import io.vfiouser.device.DmaRange;
 import io.vfiouser.device.IrqType;
 import io.vfiouser.device.MigrationState;
 import io.vfiouser.device.MigrationSupport;
+import io.vfiouser.device.MmapArea;
 import io.vfiouser.device.Region;
 import io.vfiouser.device.ResetReason;
 import io.vfiouser.device.VfioUserDevice;
@@ -37,7 +38,10 @@ import org.apache.logging.log4j.Logger;
  * <li>BAR0 (64-bit, 8 KiB): the controller registers (CAP, VS, INTMS, INTMC, CC, CSTS, AQA, ASQ, ACQ) and from
  * 0x1000 the doorbells, 4 bytes apart, written with REGION_WRITE (posted writes welcome). With
  * {@link DoorbellMode#SHADOW} the controller also offers Doorbell Buffer Config, and a host that uses it rings
- * these only when the controller asks for it.</li>
+ * these only when the controller asks for it. With {@link DoorbellMode#MMAP} BAR0 is hybrid: the doorbell page
+ * (0x1000, 4 KiB, the end of BAR0, so nothing device-served lies above it, as SPDK's client requires) is an
+ * mmappable area the client writes straight into, watched by the controller ({@link MmapDoorbells}); the registers
+ * below stay device-served.</li>
  * <li>BAR4 (4 KiB): MSI-X table at 0 and PBA at 2048, emulated by the framework.</li>
  * </ul>
  *
@@ -68,6 +72,8 @@ public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, Auto
     public static final int MSIX_VECTORS = MAX_IO_QUEUES + 1;
     public static final int REGISTER_BAR = 0;
     public static final int REGISTER_BAR_SIZE = 0x2000;
+    /** The doorbell page's area of BAR0 in {@link DoorbellMode#MMAP}: its only area, index 0. */
+    public static final int DOORBELL_AREA = 0;
     public static final int MSIX_BAR = 4;
     public static final int MSIX_BAR_SIZE = 4096;
     public static final int MSIX_TABLE_OFFSET = 0;
@@ -80,6 +86,7 @@ public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, Auto
     static final String FIRMWARE = "0.1";
 
     private final String name;
+    private final DoorbellMode doorbells;
     private final NamespaceFile namespace;
     private final ExecutorService executor;
     private final NvmeController controller;
@@ -87,6 +94,7 @@ public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, Auto
     /** A controller named {@code name} over {@code options.backing()} (opened, and created when missing, now). */
     public NvmeDevice(String name, NvmeOptions options) throws IOException {
         this.name = name;
+        this.doorbells = options.doorbells();
         this.executor = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "nvme-" + name);
             t.setDaemon(true);
@@ -101,15 +109,40 @@ public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, Auto
         String serial = serialOf(options.backing().toAbsolutePath().toString());
         this.controller = new NvmeController(executor, namespace, serial, MAX_IO_QUEUES, MSIX_VECTORS,
                 options.doorbells());
+        if (doorbells == DoorbellMode.MMAP) {
+            controller.mmap = new MmapDoorbells("nvme-" + name, executor, 2 * (MAX_IO_QUEUES + 1),
+                    controller::takeMmapDoorbells);
+        }
         LOG.info("{}: namespace 1 on {} ({} blocks of {} bytes), doorbells={}", name, options.backing(),
                 namespace.blocks(), NamespaceFile.BLOCK_SIZE, options.doorbells().optionName());
     }
 
-    /** The description of an NVMe controller named {@code name}. */
+    /**
+     * The description of an NVMe controller named {@code name} whose doorbells are registers ({@link
+     * DoorbellMode#WRITE}, {@link DoorbellMode#SHADOW}).
+     */
     public static DeviceDescription description(String name) {
+        return description(name, DoorbellMode.WRITE);
+    }
+
+    /** This controller's description: {@link #description(String, DoorbellMode)} with its name and mode. */
+    public DeviceDescription description() {
+        return description(name, doorbells);
+    }
+
+    /**
+     * The description of an NVMe controller named {@code name} with doorbell mode {@code doorbells}: in {@link
+     * DoorbellMode#MMAP} BAR0's doorbell page is an mmappable area of a hybrid BAR0 (the controller must be
+     * built in that mode too: it watches the page).
+     */
+    public static DeviceDescription description(String name, DoorbellMode doorbells) {
+        Region.Builder bar0 = Region.bar(REGISTER_BAR, REGISTER_BAR_SIZE).bits64();
+        if (doorbells == DoorbellMode.MMAP) {
+            bar0.hybrid(new MmapArea(Registers.DOORBELLS, REGISTER_BAR_SIZE - Registers.DOORBELLS));
+        }
         return DeviceDescription.builder(name, new PciIdentity(VENDOR_ID, DEVICE_ID, VENDOR_ID, DEVICE_ID,
                         CLASS_CODE, 0))
-                .region(Region.bar(REGISTER_BAR, REGISTER_BAR_SIZE).bits64().build())
+                .region(bar0.build())
                 .region(Region.bar(MSIX_BAR, MSIX_BAR_SIZE).build())
                 .capability(PowerManagementCapability.DEFAULT)
                 .capability(new MsixCapability(MSIX_VECTORS, MSIX_BAR, MSIX_TABLE_OFFSET, MSIX_BAR, MSIX_PBA_OFFSET))
@@ -249,6 +282,7 @@ public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, Auto
         stateSaved = true;
         CompletableFuture<ByteBuffer> saved = new CompletableFuture<>();
         call(false, () -> {
+            controller.takeMmapDoorbells(); // what the host rang before it stopped: the page does not travel
             ByteBuffer snapshot = ControllerSnapshot.save(controller);
             LOG.info("{}: controller state saved for migration ({} bytes, {} completions waiting, {} event requests"
                     + " parked)", name, snapshot.remaining(), controller.waitingCompletions(),
@@ -268,6 +302,7 @@ public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, Auto
         ByteBuffer copy = ByteBuffer.allocate(chunk.remaining()).put(chunk.duplicate()).flip();
         return call(false, () -> {
             ControllerSnapshot.load(controller, copy);
+            controller.mmapRestored();
             return DONE;
         });
     }
@@ -329,6 +364,9 @@ public final class NvmeDevice implements VfioUserDevice, VfioUserMigration, Auto
     /** Stops the controller thread and closes the backing file (flushed first). */
     @Override
     public void close() {
+        if (controller.mmap != null) {
+            controller.mmap.close();
+        }
         executor.shutdown();
         try {
             if (!executor.awaitTermination(10, TimeUnit.SECONDS)) {

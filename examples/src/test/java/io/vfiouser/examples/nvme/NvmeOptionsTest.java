@@ -26,9 +26,10 @@ class NvmeOptionsTest {
     void doorbellModesByTheirOptionNames() {
         assertThat(DoorbellMode.parse("write")).isEqualTo(DoorbellMode.WRITE);
         assertThat(DoorbellMode.parse(" Shadow ")).isEqualTo(DoorbellMode.SHADOW);
-        assertThat(DoorbellMode.names()).isEqualTo("write|shadow");
-        assertThatThrownBy(() -> DoorbellMode.parse("mmap")).isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("doorbells=mmap: one of write|shadow");
+        assertThat(DoorbellMode.parse("MMAP")).isEqualTo(DoorbellMode.MMAP);
+        assertThat(DoorbellMode.names()).isEqualTo("write|shadow|mmap");
+        assertThatThrownBy(() -> DoorbellMode.parse("posted")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("doorbells=posted: one of write|shadow|mmap");
         assertThat(new NvmeOptions(Path.of("x"), 0).doorbells()).isEqualTo(DoorbellMode.DEFAULT);
         assertThatThrownBy(() -> new NvmeOptions(Path.of("x"), 0, null)).isInstanceOf(NullPointerException.class);
     }

@@ -14,7 +14,10 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The NVMe example device with counts of the doorbell writes that reach it (REGION_WRITE to BAR0 from 0x1000): all
  * of them, and those of the I/O queues' SQ tails and CQ heads (doorbell index 2y and 2y + 1, y &gt; 0), plus the
- * ioeventfd signals. What a guest sends as doorbell messages, whatever the doorbell mode.
+ * ioeventfd signals. What a guest sends as doorbell messages, whatever the doorbell mode. Also every region write
+ * that reaches the device and every configuration space write, so that the REGION_WRITE messages the framework
+ * served itself without the device (the mmapped doorbell page's, the MSI-X table's) can be told from the server's
+ * count of them.
  */
 final class DoorbellCountingDevice implements VfioUserDevice {
     private static final int DOORBELLS = 0x1000;
@@ -24,6 +27,8 @@ final class DoorbellCountingDevice implements VfioUserDevice {
     final AtomicLong ioSqDoorbells = new AtomicLong();
     final AtomicLong ioCqDoorbells = new AtomicLong();
     final AtomicLong ioEventFds = new AtomicLong();
+    final AtomicLong regionWrites = new AtomicLong();
+    final AtomicLong configWrites = new AtomicLong();
 
     DoorbellCountingDevice(VfioUserDevice device) {
         this.device = device;
@@ -36,6 +41,7 @@ final class DoorbellCountingDevice implements VfioUserDevice {
 
     @Override
     public CompletableFuture<Void> regionWrite(int region, long offset, ByteBuffer src) {
+        regionWrites.incrementAndGet();
         if (region == NvmeDevice.REGISTER_BAR && offset >= DOORBELLS) {
             doorbells.incrementAndGet();
             long index = (offset - DOORBELLS) / 4;
@@ -89,6 +95,7 @@ final class DoorbellCountingDevice implements VfioUserDevice {
 
     @Override
     public void configWritten(int offset, int length) {
+        configWrites.incrementAndGet();
         device.configWritten(offset, length);
     }
 }

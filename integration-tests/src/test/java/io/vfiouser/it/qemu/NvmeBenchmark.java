@@ -28,9 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A benchmark, not a test (tag {@code qemu-bench}, left out of the normal run): in one TCG guest with two CPUs, the
- * same commands against our NVMe example device (served in this JVM over vfio-user), twice, once per doorbell mode
+ * same commands against our NVMe example device (served in this JVM over vfio-user), once per doorbell mode
  * ({@code write}: register doorbells only; {@code shadow}: Doorbell Buffer Config offered, which the guest's driver
- * uses), and against QEMU's built-in {@code nvme} device (in QEMU's process; it offers shadow doorbells too), each on
+ * uses; {@code mmap}: the doorbell page mapped into the guest and watched by the controller), and against QEMU's built-in {@code nvme} device (in QEMU's process; it offers shadow doorbells too), each on
  * a raw file of the same size in the same folder, each round running every device in turn, all through the
  * host's page cache (our device reads and writes its file with an AsynchronousFileChannel; QEMU's drive is
  * {@code cache=writeback,aio=threads}, its default). Sequential 1 MiB direct reads and writes with {@code dd}, 4 KiB
@@ -101,7 +101,7 @@ class NvmeBenchmark {
                 devices.add(nvme);
                 DoorbellCountingDevice c = new DoorbellCountingDevice(nvme);
                 counting.put(label, c);
-                server.serve(NvmeDevice.description("nvme-" + label), c, guest.socket("nvme-" + label));
+                server.serve(nvme.description(), c, guest.socket("nvme-" + label));
                 guest.device(guest.socket("nvme-" + label));
             }
             try (QemuGuest.Booted booted = guest.start(NvmeGuestScripts.benchmark(targets, ROUNDS, MIB, SECONDS))) {
@@ -180,14 +180,25 @@ class NvmeBenchmark {
         report.append(ROUNDS > 1 ? "medians of rounds 2.." + ROUNDS + " (round 1 warms the JIT up):\n"
                 : "round 1 only (a cold JIT):\n");
         for (Map.Entry<String, String> phase : NvmeGuestScripts.BENCH_PHASES) {
+            // Each of our modes, QEMU's device, each mode against write and against QEMU, doorbell messages per I/O.
             double w = median(figures.get("write " + phase.getKey()));
-            double sh = median(figures.get("shadow " + phase.getKey()));
             double q = median(figures.get("qemu " + phase.getKey()));
-            report.append(String.format("  %-13s write %9.1f  shadow %9.1f  qemu %9.1f  shadow/write %.2f"
-                            + "  write/qemu %.2f  shadow/qemu %.2f | doorbells per I/O: write %.2f, shadow %.2f%n",
-                    phase.getKey(), w, sh, q, sh / w, w / q, sh / q,
-                    median(figures.get("write " + phase.getKey() + " doorbells")),
-                    median(figures.get("shadow " + phase.getKey() + " doorbells"))));
+            StringBuilder line = new StringBuilder(String.format("  %-13s", phase.getKey()));
+            StringBuilder ratios = new StringBuilder();
+            StringBuilder doorbells = new StringBuilder(" | doorbells per I/O:");
+            for (DoorbellMode mode : ours.values()) {
+                String m = mode.optionName();
+                double f = median(figures.get(m + " " + phase.getKey()));
+                line.append(String.format(" %s %9.1f ", m, f));
+                if (mode != DoorbellMode.WRITE) {
+                    ratios.append(String.format(" %s/write %.2f", m, f / w));
+                }
+                ratios.append(String.format(" %s/qemu %.2f", m, f / q));
+                doorbells.append(String.format(" %s %.2f", m, median(figures.get(m + " " + phase.getKey()
+                        + " doorbells"))));
+            }
+            report.append(line).append(String.format(" qemu %9.1f ", q)).append(ratios).append(doorbells)
+                    .append('\n');
         }
         System.out.print(report);
         Files.writeString(guest.dir().resolve("report.txt"), report);
