@@ -67,7 +67,8 @@ public final class Connection {
         interruptEvents.reportsFor(irqs);
         this.configInterrupts = new ConfigInterrupts(runtime.config(), irqs);
         this.dmaTable = new DmaTable(new DmaListener(runtime), options.limits().maxDmaMappings(), fdBudget);
-        this.dmaRequests = new ServerDmaRequests(channel, runtime.log(), runtime.name());
+        this.dmaRequests = new ServerDmaRequests(channel, runtime.log(), runtime.name(),
+                options.maxDataTransferSize());
         this.dmaSpace = new ServerDmaSpace(dmaTable, dmaRequests, DirtyLog.NONE, options.dmaSegments());
         this.migration = new ConnectionMigration(runtime, irqs, configInterrupts, channel.alloc());
         this.resets = new DeviceResets(runtime, irqs, configInterrupts, migration, warnings);
@@ -133,9 +134,9 @@ public final class Connection {
         return ioEventFds;
     }
 
-    /** The client's {@code max_data_xfer_size}: the most one MIG_DATA_READ/WRITE or server DMA request carries. */
+    /** The client's {@code max_data_xfer_size}: the most one MIG_DATA_READ/WRITE carries. */
     int clientMaxTransferSize() {
-        return dmaRequests.maxTransferSize();
+        return dmaRequests.clientMaxTransferSize();
     }
 
     // ------------------------------------------------------------------------------------------- lifecycle

@@ -38,6 +38,8 @@ final class ServerDmaRequests implements DmaMessenger {
     private final Channel channel;
     private final Logger log;
     private final String name;
+    /** The server's own {@code max_data_xfer_size}: the most data it reads in one reply. */
+    private final int serverMaxTransfer;
     private Runnable outstandingChanged = () -> {
     };
     private final Map<Integer, CompletableFuture<VfioUserMessage>> waiting = new HashMap<>();
@@ -45,10 +47,11 @@ final class ServerDmaRequests implements DmaMessenger {
     private boolean open;
     private int nextId;
 
-    ServerDmaRequests(Channel channel, Logger log, String name) {
+    ServerDmaRequests(Channel channel, Logger log, String name, int serverMaxTransfer) {
         this.channel = channel;
         this.log = log;
         this.name = name;
+        this.serverMaxTransfer = serverMaxTransfer;
     }
 
     /** Called on the event loop when the first request starts waiting and when the last one is answered. */
@@ -135,8 +138,18 @@ final class ServerDmaRequests implements DmaMessenger {
         });
     }
 
+    /**
+     * The client's {@code max_data_xfer_size}, but no more than the server's own: a DMA_READ reply carries as many
+     * bytes as its request asked for, and the server reads no larger message (QEMU, too, refuses requests above
+     * the server's value, digest 3.11).
+     */
     @Override
     public int maxTransferSize() {
+        return Math.max(1, Math.min(clientMaxTransferSize(), serverMaxTransfer));
+    }
+
+    /** The client's {@code max_data_xfer_size} (1 MiB before it said), capped at {@code Integer.MAX_VALUE}. */
+    int clientMaxTransferSize() {
         VfioUserCapabilities c = client;
         return (int) Math.min(Integer.MAX_VALUE, c == null ? DEFAULT_MAX_TRANSFER : c.maxDataXferSize());
     }
