@@ -28,7 +28,8 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.Test;
 
 /**
  * A device that reads and writes guest memory by message where the client shared an fd, as libvfio-user's sample
@@ -114,14 +115,21 @@ class DmaByMessageTest {
         assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(0, 0, value))).isZero();
     }
 
+    /**
+     * In both layouts, on the main socket and on a twin socket: with a twin, every request the server makes comes
+     * on the twin, none on the main socket.
+     */
     @ParameterizedTest
-    @EnumSource(DmaLayout.class)
-    void theDeviceReadsAndWritesSharedMemoryByMessageAndTheClientAnswers(DmaLayout layout) throws Exception {
+    @CsvSource({"QEMU, false", "SPEC, false", "QEMU, true", "SPEC, true"})
+    void theDeviceReadsAndWritesSharedMemoryByMessageAndTheClientAnswers(DmaLayout layout, boolean twin)
+            throws Exception {
         SampleDmaDevice device = new SampleDmaDevice();
         fixture = new ServerFixture(SampleDmaDevice.description(), device,
                 ServerOptions.DEFAULT.withDmaLayout(layout));
         VfioUserClient client = fixture.client(ClientOptions.DEFAULT.withDmaLayout(layout)
-                .withMaxDataTransferSize(4096));
+                .withMaxDataTransferSize(4096).withTwinSocket(twin));
+        assertThat(client.twinChannel() != null).as("twin socket negotiated").isEqualTo(twin);
+        assertThat(client.serverCapabilities().twinSocket() != null).isEqualTo(twin);
         try (GuestMemory ram = GuestMemory.allocate(RAM, RAM_SIZE)) {
             client.serveDma(ram);
             assertThat(errno(client, VfioUserCommand.DMA_MAP, DmaMapRequest.of(3, 0, RAM, RAM_SIZE),
@@ -166,5 +174,47 @@ class DmaByMessageTest {
             throw new AssertionError("the round did not end", e);
         }
         throw new AssertionError("the round succeeded");
+    }
+
+    /**
+     * The twin is bound to its connection: a client that closes its end of the twin loses the connection (a
+     * request waiting there would never be answered), the round in flight fails, and the device is free for the
+     * next client; the fixture's close then finds every fd of both sockets closed.
+     */
+    @Test
+    void closingTheTwinEndsTheConnection() throws Exception {
+        SampleDmaDevice device = new SampleDmaDevice();
+        fixture = new ServerFixture(SampleDmaDevice.description(), device, ServerOptions.DEFAULT);
+        VfioUserClient client = fixture.client(ClientOptions.DEFAULT.withDmaLayout(DmaLayout.QEMU)
+                .withTwinSocket(true));
+        try (GuestMemory ram = GuestMemory.allocate(RAM, RAM_SIZE)) {
+            // Mapped but not served: the client leaves the server's first request unanswered.
+            assertThat(errno(client, VfioUserCommand.DMA_MAP, DmaMapRequest.of(3, 0, RAM, RAM_SIZE),
+                    FdSet.of(ram.dupFd()))).isZero();
+            CompletableFuture<byte[]> round = device.nextRound();
+            start(client, RAM);
+            client.twinChannel().close().sync();
+            client.closeFuture().get(Wire.TIMEOUT_S, TimeUnit.SECONDS);
+            assertThat(errnoOf(round)).isNotZero();
+            fixture.awaitNoClient();
+            VfioUserClient next = fixture.client(ClientOptions.DEFAULT.withTwinSocket(true));
+            assertThat(next.twinChannel()).isNotNull();
+        }
+    }
+
+    /**
+     * A client that asked for a twin socket and whose requests never ask the server for anything still talks on
+     * the main socket as usual; the client's own commands never come back on the twin.
+     */
+    @Test
+    void theClientsCommandsStayOnTheMainSocket() throws Exception {
+        SampleDmaDevice device = new SampleDmaDevice();
+        fixture = new ServerFixture(SampleDmaDevice.description(), device, ServerOptions.DEFAULT);
+        VfioUserClient client = fixture.client(ClientOptions.DEFAULT.withTwinSocket(true));
+        for (int i = 0; i < 50; i++) {
+            assertThat(Wire.errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 8))).isZero();
+        }
+        assertThat(client.serverRequestsAnswered()).isZero();
+        assertThat(client.unexpectedMessages()).isEmpty();
     }
 }

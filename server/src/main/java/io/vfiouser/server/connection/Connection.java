@@ -143,15 +143,17 @@ public final class Connection {
 
     /**
      * The client negotiated: its doorbells are created and watched, the interrupt table follows configuration space
-     * from now on, the server may send it DMA requests, and the device is told {@code attached()}.
+     * from now on, the server may send it DMA requests (on {@code twin}, the server end of a twin socket the
+     * connection owns from here on, or on the main socket when it is null), and the device is told
+     * {@code attached()}.
      *
      * @throws ErrnoException the doorbell eventfds could not be created (nothing is attached then)
      */
-    void attach(VfioUserCapabilities client) throws ErrnoException {
+    void attach(VfioUserCapabilities client, Channel twin) throws ErrnoException {
         ioEventFds = new IoEventFds(runtime.description().ioEventFds(), runtime.device(), watchers);
         attached = true;
         configInterrupts.install();
-        dmaRequests.open(client);
+        dmaRequests.open(client, twin);
     }
 
     /** Tells the device a client is attached (after the VERSION reply went out). */

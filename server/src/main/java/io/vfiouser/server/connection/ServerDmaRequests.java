@@ -25,7 +25,9 @@ import org.apache.logging.log4j.Logger;
  * completed by the client's reply with that id, which never waits in the command queue: a device waiting for DMA
  * never blocks the command stream.
  *
- * <p>Open from negotiation until the client leaves; a request made while closed, or still waiting when the client
+ * <p>Requests go out on the main socket, or on the twin socket when the client negotiated one ({@link TwinSocket}),
+ * which this object owns from {@link #open} and closes in {@link #close}. Open from negotiation until the client
+ * leaves; a request made while closed, or still waiting when the client
  * leaves, fails with {@link ClosedChannelException}. {@link #outstanding()} changes are reported to the connection's
  * handler (it reads the client's replies even behind a full command queue while one is outstanding).
  */
@@ -44,11 +46,14 @@ final class ServerDmaRequests implements DmaMessenger {
     };
     private final Map<Integer, CompletableFuture<VfioUserMessage>> waiting = new HashMap<>();
     private volatile VfioUserCapabilities client;
+    /** Where requests go: the main channel, or the twin socket's server end. */
+    private Channel out;
     private boolean open;
     private int nextId;
 
     ServerDmaRequests(Channel channel, Logger log, String name, int serverMaxTransfer) {
         this.channel = channel;
+        this.out = channel;
         this.log = log;
         this.name = name;
         this.serverMaxTransfer = serverMaxTransfer;
@@ -59,15 +64,22 @@ final class ServerDmaRequests implements DmaMessenger {
         this.outstandingChanged = listener;
     }
 
-    /** The client negotiated: requests may go out, no larger than its {@code max_data_xfer_size}. */
-    void open(VfioUserCapabilities client) {
+    /**
+     * The client negotiated: requests may go out, no larger than its {@code max_data_xfer_size}, on {@code twin}
+     * (taken over: closed with this object), or on the main channel when it is null.
+     */
+    void open(VfioUserCapabilities client, Channel twin) {
         this.client = client;
+        this.out = twin != null ? twin : channel;
         this.open = true;
     }
 
-    /** The client left: every waiting request fails, later ones too. On the event loop. */
+    /** The client left: every waiting request fails, later ones too; the twin socket closes. On the event loop. */
     void close() {
         open = false;
+        if (out != channel) {
+            out.close();
+        }
         ClosedChannelException gone = new ClosedChannelException();
         for (CompletableFuture<VfioUserMessage> reply : waiting.values()) {
             reply.completeExceptionally(gone);
@@ -174,9 +186,9 @@ final class ServerDmaRequests implements DmaMessenger {
             }
             VfioUserMessage message = VfioUserMessage.command(id, command, payload);
             if (log.isTraceEnabled()) {
-                log.trace(TraceLine.of(name, "->", message));
+                log.trace(TraceLine.of(name, out != channel ? "-> (twin)" : "->", message));
             }
-            channel.writeAndFlush(message, channel.voidPromise());
+            out.writeAndFlush(message, out.voidPromise());
         });
         return reply.thenApply(r -> {
             if (r.header().isError()) {
