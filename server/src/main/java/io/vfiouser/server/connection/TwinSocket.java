@@ -106,6 +106,8 @@ final class TwinSocket {
     private static final class Replies extends ChannelInboundHandlerAdapter {
         private final Connection connection;
         private final Channel main;
+        /** Why the twin closes has been logged once (each failed write after that reports again). */
+        private boolean closeLogged;
 
         Replies(Connection connection, Channel main) {
             this.connection = connection;
@@ -155,8 +157,13 @@ final class TwinSocket {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            connection.warnings().warn("{}: closing the connection: twin socket: {}", connection.name(),
-                    LogText.escape(String.valueOf(cause.getMessage())));
+            String why = LogText.escape(String.valueOf(cause.getMessage()));
+            if (closeLogged) {
+                connection.log().debug("{}: twin socket: {}", connection.name(), why);
+            } else {
+                closeLogged = true;
+                connection.warnings().warn("{}: closing the connection: twin socket: {}", connection.name(), why);
+            }
             ctx.close();
             main.close();
         }
