@@ -73,6 +73,12 @@ public final class VfioUserClient implements AutoCloseable {
     private volatile Channel twin;
     private final AtomicLong requestsAnswered = new AtomicLong();
     private final AtomicLong requestsAnsweredOnTwin = new AtomicLong();
+    /** While set, the server's requests wait in {@link #held}, unanswered; on the event loop only. */
+    private boolean holding;
+    private final ArrayDeque<HeldRequest> held = new ArrayDeque<>();
+
+    private record HeldRequest(ChannelHandlerContext ctx, VfioUserMessage command, boolean onTwin) {
+    }
 
     private record Pending(int id, CompletableFuture<VfioUserMessage> reply) {
     }
@@ -214,6 +220,21 @@ public final class VfioUserClient implements AutoCloseable {
     /** How many of the server's own requests (DMA_READ/DMA_WRITE) this client answered, on either socket. */
     public long serverRequestsAnswered() {
         return requestsAnswered.get();
+    }
+
+    /**
+     * Holds the server's requests unanswered from now on ({@code true}), or answers those held, in arrival order,
+     * and the later ones at once ({@code false}): a client that is slow to answer, for tests. Takes effect before
+     * this returns. Requests still held when the client closes are dropped unanswered.
+     */
+    public void holdServerRequests(boolean hold) {
+        channel.eventLoop().submit(() -> {
+            holding = hold;
+            HeldRequest r;
+            while (!holding && (r = held.pollFirst()) != null) {
+                onServerCommand(r.ctx(), r.command(), r.onTwin());
+            }
+        }).syncUninterruptibly();
     }
 
     /** How many of {@link #serverRequestsAnswered()} came on the twin socket. */
@@ -360,6 +381,12 @@ public final class VfioUserClient implements AutoCloseable {
         if (t != null) {
             t.close().syncUninterruptibly();
         }
+        channel.eventLoop().submit(() -> {
+            HeldRequest r;
+            while ((r = held.pollFirst()) != null) {
+                r.command().release();
+            }
+        }).awaitUninterruptibly();
         if (ownedGroup != null) {
             ownedGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
@@ -388,6 +415,10 @@ public final class VfioUserClient implements AutoCloseable {
     }
 
     private void onServerCommand(ChannelHandlerContext ctx, VfioUserMessage command, boolean onTwin) {
+        if (holding) {
+            held.addLast(new HeldRequest(ctx, command, onTwin));
+            return;
+        }
         VfioUserHeader header = command.header();
         requestsAnswered.incrementAndGet();
         if (onTwin) {

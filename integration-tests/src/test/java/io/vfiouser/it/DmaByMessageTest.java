@@ -188,11 +188,24 @@ class DmaByMessageTest {
         VfioUserClient client = fixture.client(ClientOptions.DEFAULT.withDmaLayout(DmaLayout.QEMU)
                 .withTwinSocket(true));
         try (GuestMemory ram = GuestMemory.allocate(RAM, RAM_SIZE)) {
-            // Mapped but not served: the client leaves the server's first request unanswered.
+            client.serveDma(ram);
             assertThat(errno(client, VfioUserCommand.DMA_MAP, DmaMapRequest.of(3, 0, RAM, RAM_SIZE),
                     FdSet.of(ram.dupFd()))).isZero();
+            client.holdServerRequests(true); // the server's first request stays unanswered
             CompletableFuture<byte[]> round = device.nextRound();
             start(client, RAM);
+            // A reply on the main socket to the request on the twin answers nothing: an unsolicited reply, EINVAL.
+            int id = 0; // the server's first request
+            io.vfiouser.codec.VfioUserMessage refused = client.sendRaw(Wire.raw(id,
+                    VfioUserCommand.DMA_WRITE.code(), io.vfiouser.codec.VfioUserHeader.REPLY), FdSet.EMPTY, id)
+                    .get(Wire.TIMEOUT_S, TimeUnit.SECONDS);
+            try {
+                assertThat(refused.header().isError()).isTrue();
+                assertThat(refused.header().error()).isEqualTo(io.vfiouser.transport.linux.Errno.EINVAL);
+            } finally {
+                refused.release();
+            }
+            assertThat(round).isNotDone();
             client.twinChannel().close().sync();
             client.closeFuture().get(Wire.TIMEOUT_S, TimeUnit.SECONDS);
             assertThat(errnoOf(round)).isNotZero();

@@ -186,7 +186,7 @@ public final class ConnectionHandler extends ChannelInboundHandlerAdapter implem
             VfioUserHeader header = message.header();
             if (header.isCommand()) {
                 connection.runtime().stats().command(header.command());
-            } else if (connection.dmaRequests().complete(message)) {
+            } else if (connection.dmaRequests().complete(message, ctx.channel())) {
                 return;
             }
             if (state == State.AWAITING_VERSION) {
@@ -205,7 +205,7 @@ public final class ConnectionHandler extends ChannelInboundHandlerAdapter implem
             VfioUserHeader header = invalid.header();
             if (header.isCommand()) {
                 connection.runtime().stats().command(header.command());
-            } else if (connection.dmaRequests().fail(invalid)) {
+            } else if (connection.dmaRequests().fail(invalid, ctx.channel())) {
                 // A reply to the server's own DMA request that cannot be decoded still ends that request.
                 return;
             }

@@ -87,14 +87,21 @@ final class ServerDmaRequests implements DmaMessenger {
         waiting.clear();
     }
 
-    /** Whether a request waits for the client's reply. */
+    /**
+     * Whether a request waits for the client's reply on the main socket (with a twin socket, its reply comes there,
+     * and the main socket's reading owes it nothing).
+     */
     boolean outstanding() {
-        return !waiting.isEmpty();
+        return !waiting.isEmpty() && out == channel;
     }
 
-    /** Completes the request {@code reply} answers; false if it answers none (it stays the caller's then). */
-    boolean complete(VfioUserMessage reply) {
-        CompletableFuture<VfioUserMessage> request = take(reply.header());
+    /**
+     * Completes the request {@code reply} answers; false if it answers none (it stays the caller's then), or if it
+     * came on another channel than its request went out on ({@code from}): with a twin socket, replies to the
+     * server's requests belong on the twin.
+     */
+    boolean complete(VfioUserMessage reply, Channel from) {
+        CompletableFuture<VfioUserMessage> request = from == out ? take(reply.header()) : null;
         if (request == null) {
             return false;
         }
@@ -102,9 +109,9 @@ final class ServerDmaRequests implements DmaMessenger {
         return true;
     }
 
-    /** Fails the request an undecodable reply answers; false if it answers none. */
-    boolean fail(VfioUserInvalidMessage reply) {
-        CompletableFuture<VfioUserMessage> request = take(reply.header());
+    /** Fails the request an undecodable reply answers; false if it answers none (or came on the other channel). */
+    boolean fail(VfioUserInvalidMessage reply, Channel from) {
+        CompletableFuture<VfioUserMessage> request = from == out ? take(reply.header()) : null;
         if (request == null) {
             return false;
         }

@@ -121,7 +121,7 @@ final class TwinSocket {
                 if (connection.log().isTraceEnabled()) {
                     connection.log().trace(TraceLine.of(connection.name(), "<- (twin)", m));
                 }
-                if (m.header().isReply() && requests.complete(m)) {
+                if (m.header().isReply() && requests.complete(m, ctx.channel())) {
                     return;
                 }
                 refuse(ctx, "a " + (m.header().isReply() ? "reply nobody waits for" : "command") + ": "
@@ -130,7 +130,7 @@ final class TwinSocket {
                 return;
             }
             if (msg instanceof VfioUserInvalidMessage invalid) {
-                if (invalid.header().isReply() && requests.fail(invalid)) {
+                if (invalid.header().isReply() && requests.fail(invalid, ctx.channel())) {
                     return;
                 }
                 refuse(ctx, "an undecodable message: " + LogText.escape(invalid.reason()));
