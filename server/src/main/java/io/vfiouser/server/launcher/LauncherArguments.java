@@ -35,8 +35,8 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
               --trace               log every message, one line each
               --stats-interval=S    log every device's counters every S seconds (also on SIGUSR1)
               --threads=N           event-loop threads (default: one per core)
-              --dma-layout=qemu|spec  DMA_READ/DMA_WRITE payloads: QEMU's u32 count (default) or the spec's and
-                                    libvfio-user's u64 count (docs/operations.md, "DMA messages")
+              --dma-layout=L        DMA_READ/DMA_WRITE payloads: qemu (u32 count, default) or spec (u64 count,
+                                    as libvfio-user; docs/operations.md, "DMA messages")
               --exit-on-disconnect  exit (status 0) when the device's client leaves; one device only
             Per-client limits (docs/operations.md, "Limits"; sizes take K/M/G, durations ms/s/m):
               --max-queued-reply-bytes=SIZE    replies queued for a client before reading from it pauses (4M)
