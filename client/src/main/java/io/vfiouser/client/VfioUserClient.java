@@ -35,10 +35,12 @@ import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.List;
+import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 
@@ -50,7 +52,8 @@ import org.apache.logging.log4j.Logger;
  * the server's reply (success or error reply alike; the caller releases it); {@link #call} does the same but turns
  * an error reply into a {@link VfioUserErrorReplyException}. Replies are matched to commands by id, oldest first,
  * as QEMU does. Server-issued DMA_READ and DMA_WRITE commands are answered from the {@link GuestMemory} regions
- * registered with {@link #serveDma(GuestMemory)}.
+ * registered with {@link #serveDma(GuestMemory)}, on the main socket or, when the client asked for one
+ * ({@link ClientOptions#twinSocket()}) and the server passed it with its VERSION reply, on the twin socket.
  */
 public final class VfioUserClient implements AutoCloseable {
     private static final Logger LOG = LogManager.getLogger(VfioUserClient.class);
@@ -66,6 +69,16 @@ public final class VfioUserClient implements AutoCloseable {
     private final List<VfioUserInvalidMessage> unexpected = new CopyOnWriteArrayList<>();
     private volatile VfioUserCapabilities serverCapabilities;
     private volatile int serverMinor;
+    /** The twin socket the server passed with its VERSION reply, or null. */
+    private volatile Channel twin;
+    private final AtomicLong requestsAnswered = new AtomicLong();
+    private final AtomicLong requestsAnsweredOnTwin = new AtomicLong();
+    /** While set, the server's requests wait in {@link #held}, unanswered; on the event loop only. */
+    private boolean holding;
+    private final ArrayDeque<HeldRequest> held = new ArrayDeque<>();
+
+    private record HeldRequest(ChannelHandlerContext ctx, VfioUserMessage command, boolean onTwin) {
+    }
 
     private record Pending(int id, CompletableFuture<VfioUserMessage> reply) {
     }
@@ -131,15 +144,22 @@ public final class VfioUserClient implements AutoCloseable {
 
     /** The capabilities this client announces. */
     public VfioUserCapabilities capabilities() {
-        return VfioUserCapabilities.builder()
+        VfioUserCapabilities.Builder caps = VfioUserCapabilities.builder()
                 .maxMsgFds(options.maxMsgFds())
                 .maxDataXferSize(options.maxDataTransferSize())
                 .pgsizes(VfioUserCapabilities.DEFAULT_PGSIZES)
-                .maxDmaMaps(VfioUserCapabilities.DEFAULT_MAX_DMA_MAPS)
-                .build();
+                .maxDmaMaps(VfioUserCapabilities.DEFAULT_MAX_DMA_MAPS);
+        if (options.twinSocket()) {
+            caps.twinSocket(new VfioUserCapabilities.TwinSocket(true, OptionalInt.empty()));
+        }
+        return caps.build();
     }
 
-    /** Sends VERSION 0.{@code minor} with {@link #capabilities()} and records the server's answer. */
+    /**
+     * Sends VERSION 0.{@code minor} with {@link #capabilities()} and records the server's answer. When this client
+     * asked for a twin socket and the server's reply names one ({@code twin_socket.fd_index}), the client takes
+     * that fd and answers the server's requests arriving on it; a reply that names an fd it did not carry fails.
+     */
     public CompletableFuture<VfioUserCapabilities> negotiate() {
         return call(VfioUserCommand.VERSION, VersionPayload.of(0, options.minor(), capabilities()))
                 .thenApply(reply -> {
@@ -149,11 +169,77 @@ public final class VfioUserClient implements AutoCloseable {
                                 VfioUserCapabilities.SPEC_DEFAULT_MAX_MSG_FDS);
                         serverMinor = v.minor();
                         serverCapabilities = caps;
+                        VfioUserCapabilities.TwinSocket granted = caps.twinSocket();
+                        if (options.twinSocket() && granted != null && granted.supported()
+                                && granted.fdIndex().isPresent()) {
+                            int index = granted.fdIndex().getAsInt();
+                            if (index >= reply.fds().size()) {
+                                throw new IllegalStateException("the server's twin_socket.fd_index " + index
+                                        + " names no fd of its VERSION reply (" + reply.fds().size() + " fds)");
+                            }
+                            openTwin(reply.fds().take(index));
+                        }
                         return caps;
                     } finally {
-                        reply.release();
+                        reply.release(); // closes any fd not taken
                     }
                 });
+    }
+
+    /** Adopts the client end of the twin socket (owned from here on) on this client's event loop. */
+    private void openTwin(int fd) {
+        UnixChannel c;
+        try {
+            c = new UnixChannel(fd);
+        } catch (RuntimeException e) {
+            FdSet.closeQuietly(fd);
+            throw e;
+        }
+        c.attr(DmaLayout.ATTRIBUTE).set(options.dmaLayout());
+        ChannelPipeline p = c.pipeline();
+        // The twin carries the server's requests and our replies only: no fds belong on it.
+        p.addLast("frames", new VfioUserFrameDecoder(
+                VfioUserFrameDecoder.maxMessageSizeFor(options.maxDataTransferSize()), 0));
+        p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
+        p.addLast("encoder", VfioUserMessageEncoder.INSTANCE);
+        p.addLast("twin", new TwinHandler(this));
+        twin = c;
+        channel.eventLoop().register(c).addListener(f -> {
+            if (!f.isSuccess()) {
+                LOG.warn("cannot register the twin socket: {}", f.cause().toString());
+                c.close();
+            }
+        });
+    }
+
+    /** The twin socket the server passed, or null if none was negotiated. */
+    public Channel twinChannel() {
+        return twin;
+    }
+
+    /** How many of the server's own requests (DMA_READ/DMA_WRITE) this client answered, on either socket. */
+    public long serverRequestsAnswered() {
+        return requestsAnswered.get();
+    }
+
+    /**
+     * Holds the server's requests unanswered from now on ({@code true}), or answers those held, in arrival order,
+     * and the later ones at once ({@code false}): a client that is slow to answer, for tests. Takes effect before
+     * this returns. Requests still held when the client closes are dropped unanswered.
+     */
+    public void holdServerRequests(boolean hold) {
+        channel.eventLoop().submit(() -> {
+            holding = hold;
+            HeldRequest r;
+            while (!holding && (r = held.pollFirst()) != null) {
+                onServerCommand(r.ctx(), r.command(), r.onTwin());
+            }
+        }).syncUninterruptibly();
+    }
+
+    /** How many of {@link #serverRequestsAnswered()} came on the twin socket. */
+    public long serverRequestsAnsweredOnTwin() {
+        return requestsAnsweredOnTwin.get();
     }
 
     /** What the server announced, or null before negotiation. */
@@ -287,10 +373,20 @@ public final class VfioUserClient implements AutoCloseable {
         return channel.isActive();
     }
 
-    /** Closes the connection (pending commands fail) and the event loop the client created, if any. */
+    /** Closes the connection and its twin socket (pending commands fail) and the event loop the client created. */
     @Override
     public void close() {
         channel.close().syncUninterruptibly();
+        Channel t = twin;
+        if (t != null) {
+            t.close().syncUninterruptibly();
+        }
+        channel.eventLoop().submit(() -> {
+            HeldRequest r;
+            while ((r = held.pollFirst()) != null) {
+                r.command().release();
+            }
+        }).awaitUninterruptibly();
         if (ownedGroup != null) {
             ownedGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
@@ -318,8 +414,16 @@ public final class VfioUserClient implements AutoCloseable {
         reply.release();
     }
 
-    private void onServerCommand(ChannelHandlerContext ctx, VfioUserMessage command) {
+    private void onServerCommand(ChannelHandlerContext ctx, VfioUserMessage command, boolean onTwin) {
+        if (holding) {
+            held.addLast(new HeldRequest(ctx, command, onTwin));
+            return;
+        }
         VfioUserHeader header = command.header();
+        requestsAnswered.incrementAndGet();
+        if (onTwin) {
+            requestsAnsweredOnTwin.incrementAndGet();
+        }
         try {
             VfioUserMessage answer = switch (command.command()) {
                 case DMA_READ -> dmaRead(header, command.payload(DmaAccess.class));
@@ -398,7 +502,7 @@ public final class VfioUserClient implements AutoCloseable {
                 if (m.header().isReply()) {
                     c.onReply(m);
                 } else {
-                    c.onServerCommand(ctx, m);
+                    c.onServerCommand(ctx, m, false);
                 }
             } else if (msg instanceof VfioUserInvalidMessage invalid) {
                 LOG.debug("invalid message from the server: {} ({})", invalid.header(), invalid.reason());
@@ -428,6 +532,34 @@ public final class VfioUserClient implements AutoCloseable {
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             LOG.warn("closing the connection: {}", cause.toString());
+            ctx.close();
+        }
+    }
+
+    /**
+     * The client end of the twin socket: the server's requests are answered here, on this socket; a reply has no
+     * business on it (the client sends no commands there) and is dropped.
+     */
+    private static final class TwinHandler extends ChannelInboundHandlerAdapter {
+        private final VfioUserClient client;
+
+        TwinHandler(VfioUserClient client) {
+            this.client = client;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof VfioUserMessage m && m.header().isCommand()) {
+                client.onServerCommand(ctx, m, true);
+                return;
+            }
+            LOG.warn("unexpected {} on the twin socket", msg);
+            ReferenceCountUtil.release(msg);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            LOG.warn("closing the twin socket: {}", cause.toString());
             ctx.close();
         }
     }

@@ -5,8 +5,30 @@ import org.apache.logging.log4j.Logger;
 
 /** What a device gets while a client is attached. */
 public interface DeviceContext {
-    /** Guest memory, as the client mapped it. */
+    /**
+     * Guest memory, as the client mapped it: {@link DmaSpace#read}/{@link DmaSpace#write} copy through the memory
+     * the client shared as fds, and use DMA_READ/DMA_WRITE messages only where it shared none.
+     */
     DmaSpace dma();
+
+    /**
+     * The same guest memory, but {@link DmaSpace#read}/{@link DmaSpace#write} always go as DMA_READ/DMA_WRITE
+     * messages to the client, also where it shared an fd: the client itself reads and writes its memory, as
+     * libvfio-user's {@code vfu_sgl_read/write} have it do (a device ported from libvfio-user, or a client that
+     * watches or translates every device access). Transfers are cut to the client's {@code max_data_xfer_size} and
+     * go out in order with the rest of the server's messages; the range must be mapped with the needed permission
+     * all the same. {@code withSegment}, {@code markDirty} and {@code isMapped} are those of {@link #dma()}.
+     *
+     * <p>A separate space rather than a flag per call: the choice belongs to a device (or to one of its engines),
+     * which hands the space it chose to code that only knows {@link DmaSpace}, and {@link #dma()} keeps its
+     * zero-copy path for everyone else.
+     *
+     * <p>The default, for contexts without a client to send messages to (test fakes), is {@link #dma()}: the device
+     * reads and writes the same bytes either way.
+     */
+    default DmaSpace dmaByMessage() {
+        return dma();
+    }
 
     /** Interrupts towards the client. */
     Interrupts interrupts();

@@ -54,6 +54,12 @@ public final class HostedDevice implements AutoCloseable {
     /** How long {@link #close()} waits for the device's reset and {@code detached()} after its last client. */
     static final java.time.Duration TEARDOWN_WAIT = java.time.Duration.ofSeconds(10);
 
+    /**
+     * Completes when the client attached now, or the next one to attach, has left and the device's teardown after
+     * it is over; replaced by a fresh future then ({@link #clientGone()}).
+     */
+    private final AtomicReference<CompletableFuture<Void>> gone = new AtomicReference<>(new CompletableFuture<>());
+
     /** The last client's teardown; the next client attaches only once it is over. */
     private volatile CompletableFuture<Void> lastTeardown = CompletableFuture.completedFuture(null);
 
@@ -94,6 +100,15 @@ public final class HostedDevice implements AutoCloseable {
     /** Whether a client is attached right now (connections waiting for the device do not count). */
     public boolean hasClient() {
         return client.get() != null;
+    }
+
+    /**
+     * Completes when the client attached now, or else the next one to attach, has left and the device is ready for
+     * another (quiesced, reset, told {@code detached()}). A launcher that serves one VM's device exits then
+     * ({@code --exit-on-disconnect}), as libvfio-user's samples do. Never completes if no client ever leaves.
+     */
+    public CompletableFuture<Void> clientGone() {
+        return gone.get();
     }
 
     /** How many connections are waiting for the device right now. */
@@ -232,9 +247,15 @@ public final class HostedDevice implements AutoCloseable {
         p.addLast("decoder", new VfioUserMessageDecoder(options.dmaLayout()));
         p.addLast("encoder", ENCODER);
         p.addLast("connection", handler);
+        // One client at a time attaches: the future now in `gone` is this client's until its teardown is over.
+        CompletableFuture<Void> thisClientGone = gone.get();
         ch.closeFuture().addListener(f -> {
             client.compareAndSet(ch, null);
-            teardown.whenComplete((ok, err) -> released(ch));
+            teardown.whenComplete((ok, err) -> {
+                gone.compareAndSet(thisClientGone, new CompletableFuture<>());
+                thisClientGone.complete(null);
+                released(ch);
+            });
         });
     }
 

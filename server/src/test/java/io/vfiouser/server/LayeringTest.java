@@ -46,7 +46,8 @@ class LayeringTest {
         layer(5, "connection.DeviceResets");
         layer(6, "connection.RegionRouter");
         layer(7, "connection.Connection");
-        layer(8, "connection.CommandDispatcher", "connection.RegionFastPath", "connection.Negotiation");
+        layer(8, "connection.CommandDispatcher", "connection.RegionFastPath", "connection.Negotiation",
+                "connection.TwinSocket");
         layer(9, "connection.ConnectionHandler");
         layer(10, "DeviceStats", "DeviceStatsMXBean", "ProcessFds", "SocketFiles", "TrafficCounter",
                 "HeldConnection");

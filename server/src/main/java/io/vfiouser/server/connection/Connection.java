@@ -67,7 +67,8 @@ public final class Connection {
         interruptEvents.reportsFor(irqs);
         this.configInterrupts = new ConfigInterrupts(runtime.config(), irqs);
         this.dmaTable = new DmaTable(new DmaListener(runtime), options.limits().maxDmaMappings(), fdBudget);
-        this.dmaRequests = new ServerDmaRequests(channel, runtime.log(), runtime.name());
+        this.dmaRequests = new ServerDmaRequests(channel, runtime.log(), runtime.name(),
+                options.maxDataTransferSize());
         this.dmaSpace = new ServerDmaSpace(dmaTable, dmaRequests, DirtyLog.NONE, options.dmaSegments());
         this.migration = new ConnectionMigration(runtime, irqs, configInterrupts, channel.alloc());
         this.resets = new DeviceResets(runtime, irqs, configInterrupts, migration, warnings);
@@ -133,24 +134,26 @@ public final class Connection {
         return ioEventFds;
     }
 
-    /** The client's {@code max_data_xfer_size}: the most one MIG_DATA_READ/WRITE or server DMA request carries. */
+    /** The client's {@code max_data_xfer_size}: the most one MIG_DATA_READ/WRITE carries. */
     int clientMaxTransferSize() {
-        return dmaRequests.maxTransferSize();
+        return dmaRequests.clientMaxTransferSize();
     }
 
     // ------------------------------------------------------------------------------------------- lifecycle
 
     /**
      * The client negotiated: its doorbells are created and watched, the interrupt table follows configuration space
-     * from now on, the server may send it DMA requests, and the device is told {@code attached()}.
+     * from now on, the server may send it DMA requests (on {@code twin}, the server end of a twin socket the
+     * connection owns from here on, or on the main socket when it is null), and the device is told
+     * {@code attached()}.
      *
      * @throws ErrnoException the doorbell eventfds could not be created (nothing is attached then)
      */
-    void attach(VfioUserCapabilities client) throws ErrnoException {
+    void attach(VfioUserCapabilities client, Channel twin) throws ErrnoException {
         ioEventFds = new IoEventFds(runtime.description().ioEventFds(), runtime.device(), watchers);
         attached = true;
         configInterrupts.install();
-        dmaRequests.open(client);
+        dmaRequests.open(client, twin);
     }
 
     /** Tells the device a client is attached (after the VERSION reply went out). */

@@ -5,6 +5,7 @@ import io.vfiouser.device.DmaSpace;
 import io.vfiouser.device.Interrupts;
 import io.vfiouser.server.device.DeviceRuntime;
 import io.vfiouser.server.device.RegionMemory;
+import io.vfiouser.server.dma.ServerDmaSpace;
 import io.vfiouser.server.irq.IrqTable;
 import java.lang.foreign.MemorySegment;
 import org.apache.logging.log4j.Logger;
@@ -13,17 +14,24 @@ import org.apache.logging.log4j.Logger;
 final class ConnectionContext implements DeviceContext {
     private final DeviceRuntime runtime;
     private final DmaSpace dma;
+    private final DmaSpace dmaByMessage;
     private final Interrupts interrupts;
 
-    ConnectionContext(DeviceRuntime runtime, DmaSpace dma, IrqTable irqs) {
+    ConnectionContext(DeviceRuntime runtime, ServerDmaSpace dma, IrqTable irqs) {
         this.runtime = runtime;
         this.dma = dma;
+        this.dmaByMessage = dma.byMessage();
         this.interrupts = new CountingInterrupts(irqs, runtime.stats());
     }
 
     @Override
     public DmaSpace dma() {
         return dma;
+    }
+
+    @Override
+    public DmaSpace dmaByMessage() {
+        return dmaByMessage;
     }
 
     @Override

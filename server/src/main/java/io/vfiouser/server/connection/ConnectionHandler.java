@@ -186,7 +186,7 @@ public final class ConnectionHandler extends ChannelInboundHandlerAdapter implem
             VfioUserHeader header = message.header();
             if (header.isCommand()) {
                 connection.runtime().stats().command(header.command());
-            } else if (connection.dmaRequests().complete(message)) {
+            } else if (connection.dmaRequests().complete(message, ctx.channel())) {
                 return;
             }
             if (state == State.AWAITING_VERSION) {
@@ -205,7 +205,7 @@ public final class ConnectionHandler extends ChannelInboundHandlerAdapter implem
             VfioUserHeader header = invalid.header();
             if (header.isCommand()) {
                 connection.runtime().stats().command(header.command());
-            } else if (connection.dmaRequests().fail(invalid)) {
+            } else if (connection.dmaRequests().fail(invalid, ctx.channel())) {
                 // A reply to the server's own DMA request that cannot be decoded still ends that request.
                 return;
             }
@@ -453,20 +453,27 @@ public final class ConnectionHandler extends ChannelInboundHandlerAdapter implem
             return;
         }
         Negotiation.Agreed agreed = (Negotiation.Agreed) outcome;
+        // The client asked for a twin socket and can take it: the server's own requests will go there.
+        TwinSocket twin = agreed.twinReply() == null ? null : TwinSocket.open(connection, ctx.channel());
         try {
-            connection.attach(agreed.client());
+            connection.attach(agreed.client(), twin == null ? null : twin.channel());
         } catch (ErrnoException e) {
+            if (twin != null) {
+                twin.abandon();
+            }
             warnings.warn("{}: could not create the doorbell eventfds: {}", name, e.getMessage());
             fail(header, e.errno(), true);
             return;
         }
         state = State.NEGOTIATED;
         cancelNegotiationDeadline();
-        warnings.info("{}: negotiated version 0.{} with {}", name, agreed.minor(),
-                LogText.escape(String.valueOf(agreed.client())));
+        warnings.info("{}: negotiated version 0.{} with {}{}", name, agreed.minor(),
+                LogText.escape(String.valueOf(agreed.client())), twin != null ? " (twin socket)" : "");
         if (!header.isNoReply()) {
             // A VERSION flagged NO_REPLY negotiates like any other, but is never answered (digest 1.3).
-            VfioUserMessage reply = VfioUserMessage.reply(header, agreed.reply());
+            VfioUserMessage reply = twin == null
+                    ? VfioUserMessage.reply(header, agreed.reply())
+                    : VfioUserMessage.reply(header, agreed.twinReply(), twin.takeClientEnd());
             trace("->", reply);
             ctx.writeAndFlush(reply, ctx.voidPromise());
         }

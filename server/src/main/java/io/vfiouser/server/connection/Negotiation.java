@@ -22,9 +22,17 @@ final class Negotiation {
     sealed interface Outcome {
     }
 
-    /** The client speaks our protocol: reply with {@code reply}, then the connection attaches. */
-    record Agreed(VfioUserCapabilities client, int minor, VersionPayload reply) implements Outcome {
+    /**
+     * The client speaks our protocol: reply with {@code reply}, then the connection attaches. {@code twinReply} is
+     * set when the client asked for a twin socket and can take one (it receives fds, and it wants a reply): the
+     * reply to send, with the socket's client end as fd 0, if the server makes one.
+     */
+    record Agreed(VfioUserCapabilities client, int minor, VersionPayload reply, VersionPayload twinReply)
+            implements Outcome {
     }
+
+    /** Where the twin socket's client end travels in the VERSION reply's fds. */
+    static final int TWIN_FD_INDEX = 0;
 
     /**
      * The first message is refused: an error reply with {@code errno} unless {@code replies} is false (fds where
@@ -62,7 +70,10 @@ final class Negotiation {
             return new Refused(e.errno(), true, "bad VERSION capabilities: " + LogText.escape(e.getMessage()));
         }
         int minor = Math.min(version.minor(), OUR_MINOR);
-        return new Agreed(client, minor, VersionPayload.of(0, minor, serverCapabilities(header.messageSize())));
+        VfioUserCapabilities.TwinSocket twin = client.twinSocket();
+        boolean twinPossible = twin != null && twin.supported() && client.maxMsgFds() >= 1 && !header.isNoReply();
+        return new Agreed(client, minor, VersionPayload.of(0, minor, serverCapabilities(header.messageSize(), false)),
+                twinPossible ? VersionPayload.of(0, minor, serverCapabilities(header.messageSize(), true)) : null);
     }
 
     /**
@@ -71,38 +82,49 @@ final class Negotiation {
      * limits the server enforces first ({@code max_dma_maps} is below the client's default, 65535).
      */
     VfioUserCapabilities serverCapabilities(long requestSize) {
-        VfioUserCapabilities full = VfioUserCapabilities.builder()
+        return serverCapabilities(requestSize, false);
+    }
+
+    /**
+     * As {@link #serverCapabilities(long)}, announcing a twin socket at fd {@link #TWIN_FD_INDEX} when {@code twin}
+     * is set (at every size: the client must learn where the server's requests will come).
+     */
+    VfioUserCapabilities serverCapabilities(long requestSize, boolean twin) {
+        VfioUserCapabilities full = withTwin(VfioUserCapabilities.builder()
                 .maxMsgFds(options.maxMsgFds())
                 .maxDataXferSize(options.maxDataTransferSize())
                 .pgsizes(VfioUserCapabilities.DEFAULT_PGSIZES)
                 .maxDmaMaps(maxDmaMappings)
-                .writeMultiple(true)
-                .build();
+                .writeMultiple(true), twin);
         if (replySize(full) <= requestSize) {
             return full;
         }
         // max_dma_maps is below the client's default (65535): a client that does not learn it meets ENOSPC.
-        VfioUserCapabilities essential = VfioUserCapabilities.builder()
+        VfioUserCapabilities essential = withTwin(VfioUserCapabilities.builder()
                 .maxMsgFds(options.maxMsgFds())
                 .maxDataXferSize(options.maxDataTransferSize())
                 .maxDmaMaps(maxDmaMappings)
-                .writeMultiple(true)
-                .build();
+                .writeMultiple(true), twin);
         if (replySize(essential) <= requestSize) {
             return essential;
         }
-        VfioUserCapabilities limits = VfioUserCapabilities.builder()
+        VfioUserCapabilities limits = withTwin(VfioUserCapabilities.builder()
                 .maxMsgFds(options.maxMsgFds())
                 .maxDataXferSize(options.maxDataTransferSize())
-                .maxDmaMaps(maxDmaMappings)
-                .build();
+                .maxDmaMaps(maxDmaMappings), twin);
         if (replySize(limits) <= requestSize) {
             return limits;
         }
-        return VfioUserCapabilities.builder()
+        return withTwin(VfioUserCapabilities.builder()
                 .maxMsgFds(options.maxMsgFds())
-                .maxDataXferSize(options.maxDataTransferSize())
-                .build();
+                .maxDataXferSize(options.maxDataTransferSize()), twin);
+    }
+
+    private static VfioUserCapabilities withTwin(VfioUserCapabilities.Builder caps, boolean twin) {
+        if (twin) {
+            caps.twinSocket(new VfioUserCapabilities.TwinSocket(true, java.util.OptionalInt.of(TWIN_FD_INDEX)));
+        }
+        return caps.build();
     }
 
     private static long replySize(VfioUserCapabilities caps) {

@@ -25,7 +25,9 @@ import org.apache.logging.log4j.Logger;
  * completed by the client's reply with that id, which never waits in the command queue: a device waiting for DMA
  * never blocks the command stream.
  *
- * <p>Open from negotiation until the client leaves; a request made while closed, or still waiting when the client
+ * <p>Requests go out on the main socket, or on the twin socket when the client negotiated one ({@link TwinSocket}),
+ * which this object owns from {@link #open} and closes in {@link #close}. Open from negotiation until the client
+ * leaves; a request made while closed, or still waiting when the client
  * leaves, fails with {@link ClosedChannelException}. {@link #outstanding()} changes are reported to the connection's
  * handler (it reads the client's replies even behind a full command queue while one is outstanding).
  */
@@ -38,17 +40,23 @@ final class ServerDmaRequests implements DmaMessenger {
     private final Channel channel;
     private final Logger log;
     private final String name;
+    /** The server's own {@code max_data_xfer_size}: the most data it reads in one reply. */
+    private final int serverMaxTransfer;
     private Runnable outstandingChanged = () -> {
     };
     private final Map<Integer, CompletableFuture<VfioUserMessage>> waiting = new HashMap<>();
     private volatile VfioUserCapabilities client;
+    /** Where requests go: the main channel, or the twin socket's server end. */
+    private Channel out;
     private boolean open;
     private int nextId;
 
-    ServerDmaRequests(Channel channel, Logger log, String name) {
+    ServerDmaRequests(Channel channel, Logger log, String name, int serverMaxTransfer) {
         this.channel = channel;
+        this.out = channel;
         this.log = log;
         this.name = name;
+        this.serverMaxTransfer = serverMaxTransfer;
     }
 
     /** Called on the event loop when the first request starts waiting and when the last one is answered. */
@@ -56,15 +64,22 @@ final class ServerDmaRequests implements DmaMessenger {
         this.outstandingChanged = listener;
     }
 
-    /** The client negotiated: requests may go out, no larger than its {@code max_data_xfer_size}. */
-    void open(VfioUserCapabilities client) {
+    /**
+     * The client negotiated: requests may go out, no larger than its {@code max_data_xfer_size}, on {@code twin}
+     * (taken over: closed with this object), or on the main channel when it is null.
+     */
+    void open(VfioUserCapabilities client, Channel twin) {
         this.client = client;
+        this.out = twin != null ? twin : channel;
         this.open = true;
     }
 
-    /** The client left: every waiting request fails, later ones too. On the event loop. */
+    /** The client left: every waiting request fails, later ones too; the twin socket closes. On the event loop. */
     void close() {
         open = false;
+        if (out != channel) {
+            out.close();
+        }
         ClosedChannelException gone = new ClosedChannelException();
         for (CompletableFuture<VfioUserMessage> reply : waiting.values()) {
             reply.completeExceptionally(gone);
@@ -72,14 +87,21 @@ final class ServerDmaRequests implements DmaMessenger {
         waiting.clear();
     }
 
-    /** Whether a request waits for the client's reply. */
+    /**
+     * Whether a request waits for the client's reply on the main socket (with a twin socket, its reply comes there,
+     * and the main socket's reading owes it nothing).
+     */
     boolean outstanding() {
-        return !waiting.isEmpty();
+        return !waiting.isEmpty() && out == channel;
     }
 
-    /** Completes the request {@code reply} answers; false if it answers none (it stays the caller's then). */
-    boolean complete(VfioUserMessage reply) {
-        CompletableFuture<VfioUserMessage> request = take(reply.header());
+    /**
+     * Completes the request {@code reply} answers; false if it answers none (it stays the caller's then), or if it
+     * came on another channel than its request went out on ({@code from}): with a twin socket, replies to the
+     * server's requests belong on the twin.
+     */
+    boolean complete(VfioUserMessage reply, Channel from) {
+        CompletableFuture<VfioUserMessage> request = from == out ? take(reply.header()) : null;
         if (request == null) {
             return false;
         }
@@ -87,9 +109,9 @@ final class ServerDmaRequests implements DmaMessenger {
         return true;
     }
 
-    /** Fails the request an undecodable reply answers; false if it answers none. */
-    boolean fail(VfioUserInvalidMessage reply) {
-        CompletableFuture<VfioUserMessage> request = take(reply.header());
+    /** Fails the request an undecodable reply answers; false if it answers none (or came on the other channel). */
+    boolean fail(VfioUserInvalidMessage reply, Channel from) {
+        CompletableFuture<VfioUserMessage> request = from == out ? take(reply.header()) : null;
         if (request == null) {
             return false;
         }
@@ -135,8 +157,18 @@ final class ServerDmaRequests implements DmaMessenger {
         });
     }
 
+    /**
+     * The client's {@code max_data_xfer_size}, but no more than the server's own: a DMA_READ reply carries as many
+     * bytes as its request asked for, and the server reads no larger message (QEMU, too, refuses requests above
+     * the server's value, digest 3.11).
+     */
     @Override
     public int maxTransferSize() {
+        return Math.max(1, Math.min(clientMaxTransferSize(), serverMaxTransfer));
+    }
+
+    /** The client's {@code max_data_xfer_size} (1 MiB before it said), capped at {@code Integer.MAX_VALUE}. */
+    int clientMaxTransferSize() {
         VfioUserCapabilities c = client;
         return (int) Math.min(Integer.MAX_VALUE, c == null ? DEFAULT_MAX_TRANSFER : c.maxDataXferSize());
     }
@@ -161,9 +193,9 @@ final class ServerDmaRequests implements DmaMessenger {
             }
             VfioUserMessage message = VfioUserMessage.command(id, command, payload);
             if (log.isTraceEnabled()) {
-                log.trace(TraceLine.of(name, "->", message));
+                log.trace(TraceLine.of(name, out != channel ? "-> (twin)" : "->", message));
             }
-            channel.writeAndFlush(message, channel.voidPromise());
+            out.writeAndFlush(message, out.voidPromise());
         });
         return reply.thenApply(r -> {
             if (r.header().isError()) {

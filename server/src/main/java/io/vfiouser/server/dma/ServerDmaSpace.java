@@ -36,6 +36,10 @@ import java.util.function.Function;
  * cannot shrink their memory). Errors: EFAULT (not inside one mapping; mapping without fd: "use read/write";
  * mapping being unmapped), EACCES (as above), EIO (the client shrank the file behind the memory: see
  * {@link MemoryFaults}), E2BIG (COPY of more than {@link #MAX_COPY} bytes).</li>
+ * <li>{@link #byMessage()} is the same space with one difference: its {@code read}/{@code write} send DMA_READ /
+ * DMA_WRITE messages for every mapping, shared ones included, as libvfio-user's {@code vfu_sgl_read/write} do. The
+ * range must still be mapped with the needed permission (EFAULT, EACCES as above: the server asks the client only
+ * for memory the client granted); chunks, errors and order are those of message mode.</li>
  * </ul>
  *
  * <p>Message-mode transfers do not hold their mapping: an unmap does not wait for DMA messages in flight, since
@@ -52,6 +56,7 @@ public final class ServerDmaSpace implements DmaSpace {
     private final ChunkingMessenger messenger;
     private final SegmentMode segmentMode;
     private volatile DirtyLog dirtyLog;
+    private final DmaSpace byMessage = new ByMessage();
 
     /** A DMA space without dirty-page logging, with {@link SegmentMode#COPY}. */
     public ServerDmaSpace(DmaTable table, DmaMessenger messenger) {
@@ -82,20 +87,37 @@ public final class ServerDmaSpace implements DmaSpace {
         this.dirtyLog = Objects.requireNonNull(log, "log");
     }
 
+    /**
+     * This space with {@code read}/{@code write} that always go as DMA messages to the client, also where it shared
+     * an fd ({@code DeviceContext.dmaByMessage()}); {@code withSegment}, {@code markDirty} and {@code isMapped} are
+     * this space's own.
+     */
+    public DmaSpace byMessage() {
+        return byMessage;
+    }
+
     @Override
     public CompletableFuture<Void> read(long address, ByteBuffer dst) {
-        if (dst.isReadOnly()) {
-            return CompletableFuture.failedFuture(new ReadOnlyBufferException());
-        }
-        return transfer(address, dst, Access.READ);
+        return read(address, dst, false);
     }
 
     @Override
     public CompletableFuture<Void> write(long address, ByteBuffer src) {
-        return transfer(address, src, Access.WRITE);
+        return transfer(address, src, Access.WRITE, false);
     }
 
-    private CompletableFuture<Void> transfer(long address, ByteBuffer buffer, Access access) {
+    private CompletableFuture<Void> read(long address, ByteBuffer dst, boolean byMessage) {
+        if (dst.isReadOnly()) {
+            return CompletableFuture.failedFuture(new ReadOnlyBufferException());
+        }
+        return transfer(address, dst, Access.READ, byMessage);
+    }
+
+    /**
+     * Copies through shared memory where the client shared an fd (unless {@code byMessage}), and by DMA messages
+     * elsewhere, part after part in address order.
+     */
+    private CompletableFuture<Void> transfer(long address, ByteBuffer buffer, Access access, boolean byMessage) {
         int start = buffer.position();
         int length = buffer.remaining();
         List<Part> parts;
@@ -108,7 +130,7 @@ public final class ServerDmaSpace implements DmaSpace {
         Steps.sequentially(parts.size(), i -> {
             Part part = parts.get(i);
             ByteBuffer piece = buffer.slice(start + part.bufferOffset, (int) part.length);
-            if (part.mapping.shared()) {
+            if (part.mapping.shared() && !byMessage) {
                 try {
                     copyShared(part, piece, access);
                     return CompletableFuture.completedFuture(null);
@@ -302,6 +324,35 @@ public final class ServerDmaSpace implements DmaSpace {
     @Override
     public boolean isMapped(long address, long length) {
         return length >= 0 && table.find(address, length) != null;
+    }
+
+    /** The view {@link #byMessage()} returns: only the path of {@code read}/{@code write} differs. */
+    private final class ByMessage implements DmaSpace {
+        @Override
+        public CompletableFuture<Void> read(long address, ByteBuffer dst) {
+            return ServerDmaSpace.this.read(address, dst, true);
+        }
+
+        @Override
+        public CompletableFuture<Void> write(long address, ByteBuffer src) {
+            return transfer(address, src, Access.WRITE, true);
+        }
+
+        @Override
+        public <T> T withSegment(long address, long length, Access access, Function<MemorySegment, T> action)
+                throws DmaException {
+            return ServerDmaSpace.this.withSegment(address, length, access, action);
+        }
+
+        @Override
+        public void markDirty(long address, long length) {
+            ServerDmaSpace.this.markDirty(address, length);
+        }
+
+        @Override
+        public boolean isMapped(long address, long length) {
+            return ServerDmaSpace.this.isMapped(address, length);
+        }
     }
 
     /** EACCES unless the client's DMA_MAP granted the permission {@code access} needs. */

@@ -73,8 +73,15 @@ final class Launcher {
             plugins.close();
             return a.config().isPresent() ? 1 : 2;
         }
+        if (a.exitOnDisconnect() && config.devices().size() != 1) {
+            LOG.error("--exit-on-disconnect serves exactly one device; the configuration has {}",
+                    config.devices().size());
+            plugins.close();
+            return 2;
+        }
         VfioUserServer server = VfioUserServer.builder().threads(a.threads())
-                .options(io.vfiouser.server.ServerOptions.DEFAULT.withLimits(a.limits())).build();
+                .options(io.vfiouser.server.ServerOptions.DEFAULT.withLimits(a.limits())
+                        .withDmaLayout(a.dmaLayout())).build();
         RunningDevices host = new RunningDevices(server, plugins, activation, true);
         ExecutorService control = Executors.newSingleThreadExecutor(r -> new Thread(r, "vfio-user-control"));
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -100,6 +107,9 @@ final class Launcher {
                 shutdown(host, server, plugins);
                 Runtime.getRuntime().removeShutdownHook(hook);
                 return 1;
+            }
+            if (a.exitOnDisconnect()) {
+                exitWhenTheClientLeaves(host, stop);
             }
             if (a.statsIntervalSeconds() > 0) {
                 timer.scheduleAtFixedRate(() -> control.execute(() -> logStats(host)), a.statsIntervalSeconds(),
@@ -128,9 +138,28 @@ final class Launcher {
         return 0;
     }
 
+    /**
+     * {@code --exit-on-disconnect}: the launcher stops (status 0, as after SIGTERM) once the one device's client has
+     * left and the device's teardown after it is over, as libvfio-user's samples do and as a backend that serves one
+     * VM wants: the VMM's exit ends the backend too.
+     */
+    private static void exitWhenTheClientLeaves(RunningDevices host, CountDownLatch stop) {
+        var device = host.devices().values().iterator().next();
+        LOG.info("{}: the launcher exits when its client leaves (--exit-on-disconnect)", device.description().name());
+        device.clientGone().thenRun(() -> {
+            LOG.info("{}: the client left; exiting (--exit-on-disconnect)", device.description().name());
+            stop.countDown();
+        });
+    }
+
     private static void reload(RunningDevices host, LauncherArguments a) {
         if (a.config().isEmpty()) {
             LOG.warn("SIGHUP: no --config to reload");
+            return;
+        }
+        if (a.exitOnDisconnect()) {
+            // The launcher is bound to the one device it started: a reload could replace or add devices.
+            LOG.warn("SIGHUP: the configuration is not reloaded with --exit-on-disconnect");
             return;
         }
         LauncherConfig config;

@@ -1,5 +1,6 @@
 package io.vfiouser.server.launcher;
 
+import io.vfiouser.codec.DmaLayout;
 import io.vfiouser.server.ConnectionLimits;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -17,7 +18,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
                          Optional<String> name, Optional<String> socketPath, int fd, Map<String, String> settings,
                          Optional<String> socketMode, Optional<String> socketGroup, List<Integer> allowedUids,
                          boolean trace, long statsIntervalSeconds, int threads, ConnectionLimits limits,
-                         boolean help, boolean listTypes) {
+                         boolean help, boolean listTypes, DmaLayout dmaLayout, boolean exitOnDisconnect) {
 
     static final String USAGE = """
             usage: vfio-user-server --config FILE [options]
@@ -34,6 +35,9 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
               --trace               log every message, one line each
               --stats-interval=S    log every device's counters every S seconds (also on SIGUSR1)
               --threads=N           event-loop threads (default: one per core)
+              --dma-layout=L        DMA_READ/DMA_WRITE payloads: qemu (u32 count, default) or spec (u64 count,
+                                    as libvfio-user; docs/operations.md, "DMA messages")
+              --exit-on-disconnect  exit (status 0) when the device's client leaves; one device only
             Per-client limits (docs/operations.md, "Limits"; sizes take K/M/G, durations ms/s/m):
               --max-queued-reply-bytes=SIZE    replies queued for a client before reading from it pauses (4M)
               --max-queued-commands=N          commands received, not yet handled, before reading pauses (1024)
@@ -70,6 +74,8 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
         int threads = Runtime.getRuntime().availableProcessors();
         boolean help = false;
         boolean list = false;
+        DmaLayout dmaLayout = DmaLayout.QEMU;
+        boolean exitOnDisconnect = false;
         ConnectionLimits.Builder limits = ConnectionLimits.builder();
         long replyBytes = -1;
         for (int i = 0; i < args.length; i++) {
@@ -90,6 +96,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
                     case "--help", "-h" -> help = true;
                     case "--trace" -> trace = true;
                     case "--list-types" -> list = true;
+                    case "--exit-on-disconnect" -> exitOnDisconnect = true;
                     default -> throw new IllegalArgumentException("unknown option " + arg);
                 }
                 continue;
@@ -114,6 +121,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
                 }
                 case "stats-interval" -> stats = number(arg, value, 1);
                 case "threads" -> threads = number(arg, value, 1);
+                case "dma-layout" -> dmaLayout = dmaLayout(arg, value);
                 case "max-queued-reply-bytes" -> replyBytes = Quantities.size(arg, value, 4096);
                 case "max-queued-commands" -> limits.maxQueuedCommands(Quantities.intCount(arg, value, 8));
                 case "max-queued-command-bytes" ->
@@ -163,7 +171,15 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
         return new LauncherArguments(Optional.ofNullable(config), Optional.ofNullable(plugins),
                 Optional.ofNullable(type), Optional.ofNullable(name), Optional.ofNullable(socketPath), fd, settings,
                 Optional.ofNullable(mode), Optional.ofNullable(group), uids, trace, stats, threads, connectionLimits, help,
-                list);
+                list, dmaLayout, exitOnDisconnect);
+    }
+
+    private static DmaLayout dmaLayout(String arg, String value) {
+        return switch (value.toLowerCase(java.util.Locale.ROOT)) {
+            case "qemu" -> DmaLayout.QEMU;
+            case "spec" -> DmaLayout.SPEC;
+            default -> throw new IllegalArgumentException(arg + ": qemu or spec");
+        };
     }
 
     private static int number(String arg, String value, int min) {

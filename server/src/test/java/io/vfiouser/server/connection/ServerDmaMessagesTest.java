@@ -243,4 +243,91 @@ class ServerDmaMessagesTest {
             assertThat(dst.array()).isEqualTo(hex("c1c2"));
         }
     }
+    /**
+     * {@code dmaByMessage()} on memory the client shared as an fd (libvfio-user's {@code vfu_sgl_read/write}): the
+     * read and the write go out as DMA messages and the client's answers are what the device gets, while
+     * {@code dma()} on the same range still copies through the shared pages without a message.
+     */
+    @Test
+    void byMessageAsksTheClientEvenWhereItSharedAnFd() throws Exception {
+        try (TestFds.Memfd memory = TestFds.memfd(0x2000);
+             ConnectionChannel c = ConnectionChannel.negotiated(UnitDevices.basic(), device)) {
+            memory.write(0x10, hex("0a0b"));
+            c.send(DmaCommandsTest.map(1, 3, 0, 0x40000, 0x2000), memory.give());
+            c.assertOk(1, VfioUserCommand.DMA_MAP);
+            var byMessage = device.context.dmaByMessage();
+
+            ByteBuffer dst = ByteBuffer.allocate(2);
+            CompletableFuture<Void> read = byMessage.read(0x40010, dst);
+            ConnectionChannel.Reply request = c.reply();
+            assertThat(request.command()).isEqualTo(VfioUserCommand.DMA_READ.code());
+            assertThat(request.payload()).isEqualTo(le(8, 0x40010, 8, 2));
+            c.send(readReply(request.msgId(), 0x40010, hex("5152")));
+            assertThat(read).isCompleted();
+            assertThat(dst.array()).as("the client's answer, not the shared page").isEqualTo(hex("5152"));
+
+            CompletableFuture<Void> write = byMessage.write(0x41ffe, ByteBuffer.wrap(hex("c1c2")));
+            request = c.reply();
+            assertThat(request.bytes()).isEqualTo(hex(
+                    "0100 0c00 22000000 00000000 00000000  fe1f040000000000 02000000 c1c2 00000000"));
+            assertThat(write).isNotDone();
+            c.send(frame(request.msgId(), VfioUserCommand.DMA_WRITE.code(), REPLY, 0, new byte[0]));
+            assertThat(write).isCompleted();
+            assertThat(memory.read(0x1ffe, 2)).as("the server did not write the page itself").isEqualTo(hex("0000"));
+
+            ByteBuffer direct = ByteBuffer.allocate(2);
+            device.context.dma().read(0x40010, direct).get();
+            assertThat(direct.array()).isEqualTo(hex("0a0b"));
+            byte shared = byMessage.withSegment(0x40010, 2, io.vfiouser.device.Access.READ,
+                    s -> s.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 1));
+            assertThat(shared).as("withSegment is dma()'s").isEqualTo((byte) 0x0b);
+            assertThat(byMessage.isMapped(0x40000, 0x2000)).isTrue();
+            c.assertNoReply();
+        }
+    }
+
+    /** By message too, the server asks only for memory the client mapped, with the permission it granted. */
+    @Test
+    void byMessageChecksTheMappingFirst() throws Exception {
+        try (TestFds.Memfd memory = TestFds.memfd(0x1000);
+             ConnectionChannel c = ConnectionChannel.negotiated(UnitDevices.basic(), device)) {
+            c.send(DmaCommandsTest.map(1, 1, 0, 0x40000, 0x1000), memory.give()); // READ only
+            c.assertOk(1, VfioUserCommand.DMA_MAP);
+            var byMessage = device.context.dmaByMessage();
+            assertThat(errnoOf(byMessage.write(0x40000, ByteBuffer.wrap(hex("01"))))).isEqualTo(Errno.EACCES);
+            assertThat(errnoOf(byMessage.read(0x40fff, ByteBuffer.allocate(2)))).isEqualTo(Errno.EFAULT);
+            c.assertNoReply();
+        }
+    }
+
+    /**
+     * Chunks follow the client's {@code max_data_xfer_size}, one request after the other; a larger client value is
+     * capped at the server's own, the most the server reads in one reply.
+     */
+    @Test
+    void byMessageGoesInChunksOfTheSmallerLimit() throws Exception {
+        ServerOptions small = new ServerOptions(8192, 16, 0600, DmaLayout.SPEC,
+                io.vfiouser.server.dma.SegmentMode.COPY);
+        try (TestFds.Memfd memory = TestFds.memfd(0x4000);
+             ConnectionChannel c = ConnectionChannel.open(UnitDevices.basic(), device, small)) {
+            c.send(command(0, VfioUserCommand.VERSION, 0, ConnectionChannel.version(0, 2,
+                    "{\"capabilities\":{\"max_msg_fds\":16,\"max_data_xfer_size\":1048576}}")));
+            c.assertOk(0, VfioUserCommand.VERSION);
+            c.send(DmaCommandsTest.map(1, 3, 0, 0x40000, 0x4000), memory.give());
+            c.assertOk(1, VfioUserCommand.DMA_MAP);
+            byte[] data = new byte[0x3000];
+            data[0x2fff] = 0x77;
+            CompletableFuture<Void> write = device.context.dmaByMessage().write(0x40000, ByteBuffer.wrap(data));
+            ConnectionChannel.Reply first = c.reply();
+            assertThat(first.payload().length).isEqualTo(16 + 8192);
+            c.assertNoReply();
+            c.send(frame(first.msgId(), VfioUserCommand.DMA_WRITE.code(), REPLY, 0, le(8, 0x40000, 8, 8192)));
+            ConnectionChannel.Reply second = c.reply();
+            assertThat(java.util.Arrays.copyOf(second.payload(), 16)).isEqualTo(le(8, 0x42000, 8, 0x1000));
+            assertThat(second.payload()[16 + 0xfff]).isEqualTo((byte) 0x77);
+            assertThat(write).isNotDone();
+            c.send(frame(second.msgId(), VfioUserCommand.DMA_WRITE.code(), REPLY, 0, le(8, 0x42000, 8, 0x1000)));
+            assertThat(write).isCompleted();
+        }
+    }
 }
