@@ -44,7 +44,8 @@ class LauncherProcessTest {
     }
 
     private static int readRegister(VfioUserClient client, int region, long offset) throws Exception {
-        VfioUserMessage reply = client.call(VfioUserCommand.REGION_READ, RegionAccess.of(offset, region, 4))
+        VfioUserMessage reply = client.call(VfioUserCommand.REGION_READ,
+                RegionAccess.inRegion(region).atOffset(offset).count(4))
                 .get(20, TimeUnit.SECONDS);
         try {
             ByteBuf d = reply.payload(RegionAccess.class).data();
@@ -114,7 +115,8 @@ class LauncherProcessTest {
             try {
                 assertThat(readRegister(magicClient, 0, 0)).isEqualTo(4660);
                 VfioUserMessage w = magicClient.call(VfioUserCommand.REGION_WRITE,
-                        RegionAccess.withData(4, 0, Unpooled.buffer(4).writeIntLE(77))).get(20, TimeUnit.SECONDS);
+                        RegionAccess.inRegion(0).atOffset(4)
+                                .data(Unpooled.buffer(4).writeIntLE(77))).get(20, TimeUnit.SECONDS);
                 w.release();
                 assertThat(readRegister(magicClient, 0, 4)).isEqualTo(77);
                 assertThat(readRegister(nullClient, 7, 0) & 0xffff).as("null vendor id").isEqualTo(0x4a56);
