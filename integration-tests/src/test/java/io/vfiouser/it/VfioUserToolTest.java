@@ -48,7 +48,7 @@ class VfioUserToolTest {
             assertThat(run.out())
                     .contains("Protocol: version 0.")
                     .contains("max_dma_maps 1024")
-                    .contains("write_multiple no, twin_socket no, migration no")
+                    .contains("write_multiple no, twin_socket no, migration dirty bitmap no")
                     .contains("Device: flags 0x3 (PCI reset), 9 regions, 5 interrupt types")
                     .contains("4a56:0001 Unassigned class [ff00] (prog-if 00) (rev 00)")
                     .contains("\t0 BAR0: 4 KiB (0x1000), 32-bit memory, non-prefetchable, read write\n")
@@ -62,6 +62,7 @@ class VfioUserToolTest {
                     .contains("\tINTx: 0\n")
                     .contains("\tREQ: 1 (eventfd)")
                     .contains("Interrupt: no pin")
+                    .contains("Migration: VFIO migration v2: STOP_COPY PRE_COPY, dirty-page logging yes")
                     .contains("\tMSI: 0\n")
                     .contains("Power Management version 3")
                     .contains("[48] MSI-X: Enable- Masked-, 4 vectors, table BAR4+0x0, PBA BAR4+0x800")
@@ -77,7 +78,8 @@ class VfioUserToolTest {
             Run run = tool("inspect", f.socket().toString());
             assertThat(run.status()).as(run.err()).isZero();
             assertThat(run.out()).contains(String.format("%04x:%04x", PciIdio16.VENDOR_ID, PciIdio16.DEVICE_ID))
-                    .contains("Interrupt: pin A");
+                    .contains("Interrupt: pin A")
+                    .contains("Migration: no (DEVICE_FEATURE MIGRATION: EINVAL)");
             f.awaitNoClient();
         }
         Path dir = Files.createTempDirectory("tool-nvme");

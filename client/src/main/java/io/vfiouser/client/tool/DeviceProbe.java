@@ -3,9 +3,11 @@ package io.vfiouser.client.tool;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.vfiouser.client.VfioUserClient;
+import io.vfiouser.client.VfioUserErrorReplyException;
 import io.vfiouser.codec.VfioUserCapabilities;
 import io.vfiouser.codec.VfioUserCommand;
 import io.vfiouser.codec.VfioUserMessage;
+import io.vfiouser.codec.payload.DeviceFeature;
 import io.vfiouser.codec.payload.DeviceInfo;
 import io.vfiouser.codec.payload.IrqInfo;
 import io.vfiouser.codec.payload.RegionAccess;
@@ -22,7 +24,8 @@ import java.util.concurrent.TimeoutException;
 /**
  * The questions a VMM asks a device before it uses it, asked through a {@link VfioUserClient} and answered as
  * plain values: VERSION, DEVICE_GET_INFO, DEVICE_GET_REGION_INFO (asked again with the argsz the server names when
- * the capability chain did not fit, as QEMU does), DEVICE_GET_IRQ_INFO, and REGION_READ/REGION_WRITE. Nothing here
+ * the capability chain did not fit, as QEMU does), DEVICE_GET_IRQ_INFO, DEVICE_FEATURE for migration, and
+ * REGION_READ/REGION_WRITE. Nothing here
  * knows this project's server: only the protocol, so the tool works against any vfio-user server.
  *
  * <p>Every call waits at most {@code timeout}; a server that keeps the tool waiting (it has a client already, and
@@ -92,6 +95,41 @@ final class DeviceProbe {
         } finally {
             reply.release();
         }
+    }
+
+    /**
+     * What DEVICE_FEATURE says about migration, as QEMU asks before it offers to migrate a device: the MIGRATION
+     * feature's flags (GET), and whether dirty-page logging can start (PROBE of DMA_LOGGING_START); an error reply
+     * (the server or the device does not migrate) is an answer too, kept as its errno.
+     */
+    Migration migration() throws Exception {
+        long flags;
+        try {
+            VfioUserMessage reply = await(client.call(VfioUserCommand.DEVICE_FEATURE, new DeviceFeature(
+                    DeviceFeature.FIXED_SIZE + 8, DeviceFeature.GET | DeviceFeature.FEATURE_MIGRATION,
+                    Unpooled.EMPTY_BUFFER)));
+            try {
+                ByteBuf data = reply.payload(DeviceFeature.class).data();
+                flags = data.readableBytes() >= 8 ? data.getLongLE(data.readerIndex()) : 0;
+            } finally {
+                reply.release();
+            }
+        } catch (VfioUserErrorReplyException e) {
+            return new Migration(-1, e.errno(), false);
+        }
+        boolean logging;
+        try {
+            await(client.call(VfioUserCommand.DEVICE_FEATURE, DeviceFeature.of(DeviceFeature.PROBE
+                    | DeviceFeature.FEATURE_DMA_LOGGING_START, Unpooled.EMPTY_BUFFER))).release();
+            logging = true;
+        } catch (VfioUserErrorReplyException e) {
+            logging = false;
+        }
+        return new Migration(flags, 0, logging);
+    }
+
+    /** The MIGRATION feature's flags ({@code -1}: refused with {@code errno}) and dirty-page logging. */
+    record Migration(long flags, int errno, boolean dirtyLogging) {
     }
 
     IrqInfo irq(int index) throws Exception {

@@ -1,6 +1,7 @@
 package io.vfiouser.client.tool;
 
 import io.vfiouser.codec.VfioUserCapabilities;
+import io.vfiouser.codec.payload.DeviceFeature;
 import io.vfiouser.codec.payload.DeviceInfo;
 import io.vfiouser.codec.payload.IrqInfo;
 import io.vfiouser.codec.payload.MsixMappableCapability;
@@ -8,12 +9,13 @@ import io.vfiouser.codec.payload.RegionCapability;
 import io.vfiouser.codec.payload.RegionInfo;
 import io.vfiouser.codec.payload.SparseMmapCapability;
 import io.vfiouser.codec.payload.TypeCapability;
+import io.vfiouser.transport.linux.Errno;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
  * What {@code inspect} prints: everything a VMM learns from a device before it starts it, in the order it learns
- * it (VERSION, DEVICE_GET_INFO, each region, each interrupt type, then the configuration space through region 7),
+ * it (VERSION, DEVICE_GET_INFO, each region, each interrupt type, migration, then the configuration space through region 7),
  * as text laid out like {@code lspci -vvv}. Built from the answers alone, so it is a pure function and tested
  * without a socket as well as through one.
  */
@@ -22,7 +24,8 @@ final class InspectReport {
     }
 
     static List<String> lines(String socket, DeviceProbe.Version version, DeviceInfo device,
-                              List<DeviceProbe.RegionDescription> regions, List<IrqInfo> irqs, byte[] config) {
+                              List<DeviceProbe.RegionDescription> regions, List<IrqInfo> irqs,
+                              DeviceProbe.Migration migration, byte[] config) {
         List<String> out = new ArrayList<>();
         out.add("vfio-user device at " + socket);
         out.add("Protocol: version " + version.major() + "." + version.minor());
@@ -46,12 +49,24 @@ final class InspectReport {
             out.add(String.format("\t%s: %d%s", DeviceProbe.irqName(i), irq.count(),
                     irq.count() == 0 ? "" : " (" + irqFlags(irq.flags()) + ")"));
         }
+        out.add("Migration: " + migration(migration));
         if (config != null) {
             out.add("Capabilities:");
             List<String> caps = new PciConfigText(config).capabilityLines();
             out.addAll(caps.isEmpty() ? List.of("\tnone") : indent(caps));
         }
         return out;
+    }
+
+    private static String migration(DeviceProbe.Migration m) {
+        if (m.flags() < 0) {
+            return "no (DEVICE_FEATURE MIGRATION: " + Errno.name(m.errno()) + ")";
+        }
+        StringBuilder s = new StringBuilder("VFIO migration v2:");
+        s.append((m.flags() & DeviceFeature.MIGRATION_STOP_COPY) != 0 ? " STOP_COPY" : "");
+        s.append((m.flags() & DeviceFeature.MIGRATION_P2P) != 0 ? " P2P" : "");
+        s.append((m.flags() & DeviceFeature.MIGRATION_PRE_COPY) != 0 ? " PRE_COPY" : "");
+        return s.append(", dirty-page logging ").append(m.dirtyLogging() ? "yes" : "no").toString();
     }
 
     private static List<String> capabilities(VfioUserCapabilities c) {
@@ -62,7 +77,7 @@ final class InspectReport {
         VfioUserCapabilities.Migration migration = c.migration();
         lines.add("write_multiple " + (c.writeMultiple() ? "yes" : "no")
                 + ", twin_socket " + (twin == null || !twin.supported() ? "no" : "yes")
-                + ", migration " + (migration == null ? "no"
+                + ", migration dirty bitmap " + (migration == null ? "no"
                 : "yes (pgsize " + (migration.pgsize().isPresent()
                         ? "0x" + Long.toHexString(migration.pgsize().getAsLong()) : "unset")
                 + (migration.maxBitmapSize().isPresent()

@@ -95,7 +95,9 @@ public final class VfioUserTool {
         boolean pci = (device.flags() & DeviceInfo.FLAG_PCI) != 0 && device.numRegions() > DeviceProbe.CONFIG_REGION
                 && regions.get(DeviceProbe.CONFIG_REGION).info().size() > 0;
         byte[] config = pci ? probe.config(maxTransfer) : null;
-        for (String line : InspectReport.lines(a.socket().toString(), version, device, regions, irqs, config)) {
+        DeviceProbe.Migration migration = probe.migration();
+        for (String line : InspectReport.lines(a.socket().toString(), version, device, regions, irqs, migration,
+                config)) {
             out.println(line);
         }
     }
