@@ -96,7 +96,7 @@ class LauncherProcessTest {
                 List.of("--config", config.toString(), "--plugins", plugins.toString(), "--trace"))) {
             p.awaitLog("device(s) running");
             String log = p.log();
-            assertThat(log).contains("3 device(s) running: magic0, null0, refused0");
+            assertThat(log).contains("3 device(s) running, 3 not started").doesNotContain("running: magic0");
             assertThat(log).containsPattern("broken.jar: a plugin failed to load: .*org.example.broken.Missing");
             assertThat(log).containsPattern("typo0 \\(magic\\): not started: settings .*magic-valu");
             assertThat(log).contains("unknown0 (no-such-type): not started: unknown device type 'no-such-type'");
@@ -188,7 +188,7 @@ class LauncherProcessTest {
         command.addAll(List.of("--config", config.toString(), "--plugins", plugins.toString()));
         try (LauncherProcess p = LauncherProcess.start(dir.resolve("log.txt"), new ProcessBuilder(command))) {
             p.awaitLog("device(s) running");
-            assertThat(p.log()).contains("2 device(s) running: gpio0, null0");
+            assertThat(p.log()).contains("2 device(s) running");
             try (VfioUserClient a = VfioUserClient.connect(first); VfioUserClient b = VfioUserClient.connect(second)) {
                 assertThat(readRegister(a, 7, 0) & 0xffff).as("null on 'first'").isEqualTo(0x4a56);
                 assertThat(readRegister(b, 7, 0) & 0xffff).as("gpio on 'second'").isEqualTo(0x494f);

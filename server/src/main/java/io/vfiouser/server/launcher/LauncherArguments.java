@@ -17,7 +17,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
                          Optional<String> name, Optional<String> socketPath, int fd, Map<String, String> settings,
                          Optional<String> socketMode, Optional<String> socketGroup, List<Integer> allowedUids,
                          boolean trace, long statsIntervalSeconds, int threads, ConnectionLimits limits,
-                         boolean help, boolean listTypes) {
+                         boolean help, boolean listTypes, boolean listDevices) {
 
     static final String USAGE = """
             usage: vfio-user-server --config FILE [options]
@@ -46,6 +46,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
               --warning-burst=N                warnings per connection/device before they are counted (5)
               --warning-interval=DURATION      how often counted warnings are summed up in one line (1m)
               --list-types          list the device types of the loaded plugins and exit
+              --list                list the devices the configuration (or command line) describes and exit
               --help                this text
             Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads --config, SIGUSR1 logs counters.""";
 
@@ -70,6 +71,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
         int threads = Runtime.getRuntime().availableProcessors();
         boolean help = false;
         boolean list = false;
+        boolean listDevices = false;
         ConnectionLimits.Builder limits = ConnectionLimits.builder();
         long replyBytes = -1;
         for (int i = 0; i < args.length; i++) {
@@ -90,6 +92,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
                     case "--help", "-h" -> help = true;
                     case "--trace" -> trace = true;
                     case "--list-types" -> list = true;
+                    case "--list" -> listDevices = true;
                     default -> throw new IllegalArgumentException("unknown option " + arg);
                 }
                 continue;
@@ -163,7 +166,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
         return new LauncherArguments(Optional.ofNullable(config), Optional.ofNullable(plugins),
                 Optional.ofNullable(type), Optional.ofNullable(name), Optional.ofNullable(socketPath), fd, settings,
                 Optional.ofNullable(mode), Optional.ofNullable(group), uids, trace, stats, threads, connectionLimits, help,
-                list);
+                list, listDevices);
     }
 
     private static int number(String arg, String value, int min) {
