@@ -1,6 +1,7 @@
 package io.vfiouser.server.connection;
 
 import io.vfiouser.device.DeviceContext;
+import io.vfiouser.device.DeviceScheduler;
 import io.vfiouser.device.DmaSpace;
 import io.vfiouser.device.Interrupts;
 import io.vfiouser.server.device.DeviceRuntime;
@@ -14,11 +15,18 @@ final class ConnectionContext implements DeviceContext {
     private final DeviceRuntime runtime;
     private final DmaSpace dma;
     private final Interrupts interrupts;
+    private final ContextScheduler scheduler;
 
-    ConnectionContext(DeviceRuntime runtime, DmaSpace dma, IrqTable irqs) {
+    ConnectionContext(DeviceRuntime runtime, DmaSpace dma, IrqTable irqs, ContextScheduler scheduler) {
         this.runtime = runtime;
         this.dma = dma;
         this.interrupts = new CountingInterrupts(irqs, runtime.stats());
+        this.scheduler = scheduler;
+    }
+
+    @Override
+    public DeviceScheduler scheduler() {
+        return scheduler;
     }
 
     @Override
