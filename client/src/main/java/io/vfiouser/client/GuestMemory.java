@@ -10,6 +10,22 @@ import java.lang.foreign.MemorySegment;
  * Guest memory as a client owns it: a memfd mapped into this process, to be handed to a server with DMA_MAP (the
  * server maps the same pages) or served through DMA_READ/DMA_WRITE messages when mapped without an fd.
  * {@link #close()} unmaps it and closes the memfd.
+ *
+ * <p>Sharing it, as a VMM shares guest RAM:
+ *
+ * <pre>{@code
+ * GuestMemory ram = GuestMemory.allocate(0x10000000L, 1 << 20);
+ * client.call(VfioUserCommand.DMA_MAP,
+ *         DmaMapRequest.of(DmaMapRequest.FLAG_READ | DmaMapRequest.FLAG_WRITE, 0, ram.iova(), ram.size()),
+ *         FdSet.ofDuplicates(ram.fd())).get().release();   // the message closes its duplicate once sent
+ * ram.segment().set(ValueLayout.JAVA_INT, 0, 42);          // the device reads 42 at 0x10000000
+ * }</pre>
+ *
+ * Without an fd (the same request with {@code FdSet.EMPTY}) the server reads and writes the memory with DMA_READ
+ * and DMA_WRITE messages, which the client answers from the memories given to
+ * {@link VfioUserClient#serveDma(GuestMemory)}: call it before the DMA_MAP. The memory stays this object's in both
+ * cases: DMA_UNMAP it (or close the client) before {@link #close()}, as a VMM unmaps before it frees RAM; the
+ * server's mapping of a shared fd is its own, but a DMA message the client must answer from a closed memory fails.
  */
 public final class GuestMemory implements AutoCloseable {
     private final long iova;
@@ -69,12 +85,12 @@ public final class GuestMemory implements AutoCloseable {
         return segment.asSlice(address - iova, length);
     }
 
-    /** A duplicate of the memfd, for a DMA_MAP message (the message owns and closes it). */
+    /** A duplicate of the memfd, for a DMA_MAP message (the message owns and closes it), as {@code ofDuplicates}. */
     public int dupFd() throws ErrnoException {
         return Linux.dup(memfd);
     }
 
-    /** The memfd itself, still owned by this object. */
+    /** The memfd itself, still owned by this object: never hand it to {@code FdSet.of}, which would close it. */
     public int fd() {
         return memfd;
     }

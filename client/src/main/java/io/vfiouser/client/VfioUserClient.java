@@ -261,7 +261,11 @@ public final class VfioUserClient implements AutoCloseable {
         return send(command, payload, FdSet.EMPTY);
     }
 
-    /** Sends a command with {@code fds} (which the message takes over) and completes with the reply. */
+    /**
+     * Sends a command with {@code fds} and completes with the reply. The message takes the set over and closes its
+     * fds once they are sent (or when sending fails): pass {@link FdSet#ofDuplicates} of fds you keep using, such as
+     * the eventfds of SET_IRQS that you read to see interrupts, and {@link FdSet#of} only of fds you hand over.
+     */
     public CompletableFuture<VfioUserMessage> send(VfioUserCommand command, VfioUserPayload payload, FdSet fds) {
         int id = nextId();
         return sendAndAwait(id, VfioUserMessage.command(id, command, payload, fds));

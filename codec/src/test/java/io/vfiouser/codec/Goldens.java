@@ -348,12 +348,14 @@ final class Goldens {
         all.add(golden("REGION_READ request", """
                 1100 0900 20000000 00000000 00000000
                 0000000000000000 07000000 04000000     # offset 0, region 7 (config), 4 bytes
-                """, () -> VfioUserMessage.command(17, VfioUserCommand.REGION_READ, RegionAccess.of(0, 7, 4))));
+                """, () -> VfioUserMessage.command(17, VfioUserCommand.REGION_READ,
+                        RegionAccess.inRegion(7).atOffset(0).count(4))));
         all.add(golden("REGION_READ reply", """
                 1100 0900 24000000 01000000 00000000   # 36 bytes
                 0000000000000000 07000000 04000000
                 86803412                               # vendor 0x8086, device 0x1234
-                """, () -> reply(17, VfioUserCommand.REGION_READ, RegionAccess.withData(0, 7, buf("86803412")))));
+                """, () -> reply(17, VfioUserCommand.REGION_READ,
+                        RegionAccess.inRegion(7).atOffset(0).data(buf("86803412")))));
         all.add(golden("REGION_READ reply header only (libvfio-user, count 0)", """
                 1200 0900 10000000 01000000 00000000
                 """, () -> reply(18, VfioUserCommand.REGION_READ, null)));
@@ -362,11 +364,11 @@ final class Goldens {
                 1000000000000000 00000000 04000000     # offset 0x10, BAR0, 4 bytes
                 78563412
                 """, () -> VfioUserMessage.commandNoReply(19, VfioUserCommand.REGION_WRITE,
-                        RegionAccess.withData(0x10, 0, buf("78563412")))));
+                        RegionAccess.inRegion(0).atOffset(0x10).data(buf("78563412")))));
         all.add(golden("REGION_WRITE reply", """
                 1400 0a00 20000000 01000000 00000000
                 1000000000000000 00000000 04000000
-                """, () -> reply(20, VfioUserCommand.REGION_WRITE, RegionAccess.of(0x10, 0, 4))));
+                """, () -> reply(20, VfioUserCommand.REGION_WRITE, RegionAccess.inRegion(0).atOffset(0x10).count(4))));
     }
 
     private static void serverDma(List<Golden> all) {

@@ -51,7 +51,7 @@ class VfioUserMessageTest {
         VfioUserMessage command = VfioUserMessage.command(1, VfioUserCommand.DEVICE_GET_INFO, DeviceInfo.request());
         assertThat(command.header()).isEqualTo(new VfioUserHeader(1, 4, 32, 0, 0));
         VfioUserMessage posted = VfioUserMessage.commandNoReply(2, VfioUserCommand.REGION_WRITE,
-                RegionAccess.withData(0, 0, Goldens.buf("01020304")));
+                RegionAccess.inRegion(0).atOffset(0).data(Goldens.buf("01020304")));
         assertThat(posted.header()).isEqualTo(new VfioUserHeader(2, 10, 36, 0x10, 0));
         VfioUserMessage reply = VfioUserMessage.reply(command.header(), DeviceInfo.reply(3, 9, 5));
         assertThat(reply.header()).isEqualTo(new VfioUserHeader(1, 4, 32, 1, 0));
@@ -64,7 +64,7 @@ class VfioUserMessageTest {
     void releaseFreesThePayloadData() {
         ByteBuf data = Goldens.buf("01020304");
         VfioUserMessage message = VfioUserMessage.commandNoReply(2, VfioUserCommand.REGION_WRITE,
-                RegionAccess.withData(0, 0, data));
+                RegionAccess.inRegion(0).atOffset(0).data(data));
         message.retain();
         message.release();
         assertThat(data.refCnt()).isEqualTo(1);

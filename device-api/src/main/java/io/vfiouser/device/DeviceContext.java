@@ -3,11 +3,23 @@ package io.vfiouser.device;
 import java.lang.foreign.MemorySegment;
 import org.apache.logging.log4j.Logger;
 
-/** What a device gets while a client is attached. */
+/**
+ * What a device gets while a client is attached: from {@link VfioUserDevice#attached} until
+ * {@link VfioUserDevice#detached}.
+ *
+ * <h2>Threads</h2>
+ * Every method may be called from any thread: from the device's callbacks, from {@link #scheduler()} tasks, and
+ * from threads of the device's own, concurrently. {@link #dma()} accesses in flight hold their mapping (an unmap
+ * waits for them); {@link #interrupts()} never blocks on the client (a full or tampered eventfd drops the
+ * signal). After
+ * {@link VfioUserDevice#detached} the context is the old client's: DMA through it fails (the mappings are gone)
+ * and interrupts go nowhere, so a thread of the device's own should stop using it by then (the scheduler's tasks
+ * stop by themselves).
+ */
 public interface DeviceContext {
     /**
      * Guest memory, as the client mapped it: {@link DmaSpace#read}/{@link DmaSpace#write} copy through the memory
-     * the client shared as fds, and use DMA_READ/DMA_WRITE messages only where it shared none.
+     * the client shared as fds, and use DMA_READ/DMA_WRITE messages only where it shared none. Any thread.
      */
     DmaSpace dma();
 
@@ -24,21 +36,33 @@ public interface DeviceContext {
      * zero-copy path for everyone else.
      *
      * <p>The default, for contexts without a client to send messages to (test fakes), is {@link #dma()}: the device
-     * reads and writes the same bytes either way.
+     * reads and writes the same bytes either way. Any thread.
      */
     default DmaSpace dmaByMessage() {
         return dma();
     }
 
-    /** Interrupts towards the client. */
+    /** Interrupts towards the client. Any thread. */
     Interrupts interrupts();
 
-    /** The device's logger ({@code io.vfiouser.device.<name>}). */
+    /** The device's logger ({@code io.vfiouser.device.<name>}). Any thread. */
     Logger log();
 
     /**
+     * A scheduler bound to this client: tasks on the connection's event loop, cancelled when the client leaves (see
+     * {@link DeviceScheduler}). Any thread.
+     *
+     * <p>The default is for contexts made outside a server (test fakes written before the scheduler existed) and
+     * throws {@link UnsupportedOperationException}; the server's contexts always have one.
+     */
+    default DeviceScheduler scheduler() {
+        throw new UnsupportedOperationException("this DeviceContext (" + getClass().getName()
+                + ") has no scheduler");
+    }
+
+    /**
      * The shared memory of a memory-backed region (the same bytes the client may mmap); valid for the life of
-     * the device, across clients. For a hybrid region use {@link #areaMemory}.
+     * the device, across clients. For a hybrid region use {@link #areaMemory}. Any thread.
      *
      * @throws IllegalArgumentException if {@code region} is not memory-backed
      */
@@ -51,7 +75,7 @@ public interface DeviceContext {
      * other way round. The server owns the mapping: it is valid while the device is hosted, across clients, and
      * every access after the device stopped being served fails with {@link IllegalStateException} instead of
      * touching unmapped memory. Device code runs concurrently with the client's own accesses through its mapping:
-     * use {@code VarHandle} accesses (acquire/release) for values both sides write.
+     * use {@code VarHandle} accesses (acquire/release) for values both sides write. Any thread.
      *
      * @throws IllegalArgumentException if the region has no such area
      */

@@ -11,6 +11,30 @@ import java.util.concurrent.CompletableFuture;
  *
  * <p>Only {@link #regionRead} and {@link #regionWrite} must be written; everything else has a default. The
  * framework serves the configuration space, memory-backed regions and the MSI-X table and PBA itself.
+ *
+ * <h2>Failures and errnos</h2>
+ * A method that serves a client's command (region accesses, {@link #reset}, {@link #quiesce}, the
+ * {@link VfioUserMigration} methods) fails it by throwing or by completing its future exceptionally; the client
+ * gets an error reply whose errno the exception decides ({@code CompletionException} and
+ * {@code ExecutionException} are looked through to their cause):
+ *
+ * <table>
+ * <caption>The errno of a device's failure</caption>
+ * <tr><th>exception</th><th>errno</th></tr>
+ * <tr><td>{@link DmaException}</td><td>its {@link DmaException#errno()} (EFAULT, EACCES, EIO)</td></tr>
+ * <tr><td>{@code io.vfiouser.transport.linux.ErrnoException} (a failed system call)</td><td>its errno</td></tr>
+ * <tr><td>{@code io.vfiouser.codec.VfioUserProtocolException}</td><td>its errno</td></tr>
+ * <tr><td>{@link IllegalArgumentException}, {@link IndexOutOfBoundsException}</td><td>EINVAL</td></tr>
+ * <tr><td>{@link UnsupportedOperationException}</td><td>ENOTSUP</td></tr>
+ * <tr><td>{@code java.nio.channels.ClosedChannelException}</td><td>ENOTCONN</td></tr>
+ * <tr><td>{@code java.util.concurrent.TimeoutException}</td><td>ETIMEDOUT</td></tr>
+ * <tr><td>anything else</td><td>EIO</td></tr>
+ * </table>
+ *
+ * The first three are expected answers and logged at debug; anything else counts as a bug in the device and is
+ * logged as a warning with its stack trace (rate-limited per device). To give a client a particular errno, throw a
+ * {@link DmaException} with it. Callbacks that answer no command ({@link #attached}, {@link #detached},
+ * {@link #dmaMapped} and the other notifications) should not throw.
  */
 public interface VfioUserDevice {
 

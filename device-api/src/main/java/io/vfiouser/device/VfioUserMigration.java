@@ -17,8 +17,10 @@ import java.util.concurrent.CompletableFuture;
  *
  * <h2>Calls</h2>
  * Like all device callbacks: one at a time per device, in the order of the client's commands, on no particular
- * thread; a returned future may complete later and the next command waits for it. A failed future fails the
- * client's command with the errno {@code DmaException}/{@code ErrnoException} carries (else EIO).
+ * thread; a returned future may complete later and the next command waits for it. A failed future (or a thrown
+ * exception) fails the client's command with the errno {@link VfioUserDevice}'s table gives it: the errno a
+ * {@code DmaException} or {@code ErrnoException} carries, EINVAL for {@code IllegalArgumentException}, ENOTSUP for
+ * {@code UnsupportedOperationException}, EIO for anything else.
  *
  * <ol>
  * <li><b>Source, pre-copy</b> (only with {@link MigrationSupport#preCopy()}): {@code migrationStateChanged(RUNNING,

@@ -298,8 +298,9 @@ class ConformanceTest {
         void readsAndWritesOfEveryKindOfRegion() throws Exception {
             // BAR0 scratch register through the device.
             ByteBuf value = Unpooled.directBuffer(8).writeLongLE(0x1122334455667788L);
-            assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(0, 0, value))).isZero();
-            ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 8), r -> {
+            assertThat(errno(client, VfioUserCommand.REGION_WRITE,
+                    RegionAccess.inRegion(0).atOffset(0).data(value))).isZero();
+            ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0).count(8), r -> {
                 RegionAccess got = r.payload(RegionAccess.class);
                 assertThat(got.count()).isEqualTo(8);
                 assertThat(got.data().getLongLE(got.data().readerIndex())).isEqualTo(0x1122334455667788L);
@@ -310,32 +311,38 @@ class ConformanceTest {
             for (int i = 0; i < 64; i++) {
                 bytes.writeByte(i);
             }
-            assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(0x80000 - 32, 2, bytes)))
+            assertThat(errno(client, VfioUserCommand.REGION_WRITE,
+                    RegionAccess.inRegion(2).atOffset(0x80000 - 32).data(bytes)))
                     .isZero();
-            ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0x80000 - 32, 2, 64), r -> {
+            ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(2).atOffset(0x80000 - 32).count(64), r -> {
                 ByteBuf d = r.payload(RegionAccess.class).data();
                 for (int i = 0; i < 64; i++) {
                     assertThat(d.getByte(d.readerIndex() + i)).isEqualTo((byte) i);
                 }
             });
             // Config space: the vendor and device ids.
-            ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 7, 4), r -> {
+            ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(7).atOffset(0).count(4), r -> {
                 ByteBuf d = r.payload(RegionAccess.class).data();
                 assertThat(d.getIntLE(d.readerIndex())).isEqualTo(0x0001_4a56);
             });
             // A zero-byte access echoes its header.
-            ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 0),
+            ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0).count(0),
                     r -> assertThat(r.header().messageSize()).isEqualTo(32));
         }
 
         @Test
         void theRowsOfTheDigest() throws Exception {
             assertThat(rawErrno(client, VfioUserCommand.REGION_READ, u32(0, 0, 0))).isEqualTo(EINVAL);
-            assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 9, 4))).isEqualTo(EINVAL);
-            assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 1, 4))).isEqualTo(EINVAL);
-            assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(4093, 0, 4))).isEqualTo(EINVAL);
-            assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(-4, 0, 8))).isEqualTo(EINVAL);
-            assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 2, (1 << 20) + 1)))
+            assertThat(errno(client, VfioUserCommand.REGION_READ,
+                    RegionAccess.inRegion(9).atOffset(0).count(4))).isEqualTo(EINVAL);
+            assertThat(errno(client, VfioUserCommand.REGION_READ,
+                    RegionAccess.inRegion(1).atOffset(0).count(4))).isEqualTo(EINVAL);
+            assertThat(errno(client, VfioUserCommand.REGION_READ,
+                    RegionAccess.inRegion(0).atOffset(4093).count(4))).isEqualTo(EINVAL);
+            assertThat(errno(client, VfioUserCommand.REGION_READ,
+                    RegionAccess.inRegion(0).atOffset(-4).count(8))).isEqualTo(EINVAL);
+            assertThat(errno(client, VfioUserCommand.REGION_READ,
+                    RegionAccess.inRegion(2).atOffset(0).count((1 << 20) + 1)))
                     .isEqualTo(EINVAL);
             assertThat(rawErrno(client, VfioUserCommand.REGION_WRITE,
                     concat(u32(0, 0, 0, 8), new byte[4]))).isEqualTo(EINVAL);
@@ -348,11 +355,11 @@ class ConformanceTest {
                     new WriteMultiEntry(0x100, 2, 8, 0x3333));
             ok(client, VfioUserCommand.REGION_WRITE_MULTI, new RegionWriteMulti(entries),
                     r -> assertThat(r.payload(RegionWriteMultiReply.class).completed()).isEqualTo(3));
-            ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 8), r -> {
+            ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0).count(8), r -> {
                 ByteBuf d = r.payload(RegionAccess.class).data();
                 assertThat(d.getLongLE(d.readerIndex())).isEqualTo(0x2222);
             });
-            ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0x100, 2, 8), r -> {
+            ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(2).atOffset(0x100).count(8), r -> {
                 ByteBuf d = r.payload(RegionAccess.class).data();
                 assertThat(d.getLongLE(d.readerIndex())).isEqualTo(0x3333);
             });
@@ -362,9 +369,9 @@ class ConformanceTest {
         void postedWritesTakeEffectBeforeTheNextRead() throws Exception {
             for (int i = 1; i <= 200; i++) {
                 ByteBuf v = Unpooled.directBuffer(8).writeLongLE(i);
-                client.sendNoReply(VfioUserCommand.REGION_WRITE, RegionAccess.withData(0, 0, v));
+                client.sendNoReply(VfioUserCommand.REGION_WRITE, RegionAccess.inRegion(0).atOffset(0).data(v));
             }
-            ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 8), r -> {
+            ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0).count(8), r -> {
                 ByteBuf d = r.payload(RegionAccess.class).data();
                 assertThat(d.getLongLE(d.readerIndex())).isEqualTo(200);
             });
@@ -377,7 +384,8 @@ class ConformanceTest {
         @Test
         void deviceResetClearsTheRegisters() throws Exception {
             ByteBuf value = Unpooled.directBuffer(8).writeLongLE(42);
-            assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(0, 0, value))).isZero();
+            assertThat(errno(client, VfioUserCommand.REGION_WRITE,
+                    RegionAccess.inRegion(0).atOffset(0).data(value))).isZero();
             VfioUserMessage reply = Wire.send(client, VfioUserCommand.DEVICE_RESET, null);
             try {
                 assertThat(reply.header().isError()).isFalse();
@@ -385,7 +393,7 @@ class ConformanceTest {
             } finally {
                 reply.release();
             }
-            ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 8), r -> {
+            ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0).count(8), r -> {
                 ByteBuf d = r.payload(RegionAccess.class).data();
                 assertThat(d.getLongLE(d.readerIndex())).isZero();
             });

@@ -82,7 +82,7 @@ class DirtyLoggingTest {
 
     private void register(int offset, long value) throws Exception {
         assertThat(errno(client, VfioUserCommand.REGION_WRITE,
-                RegionAccess.withData(offset, 0, Unpooled.buffer(8).writeLongLE(value)))).isZero();
+                RegionAccess.inRegion(0).atOffset(offset).data(Unpooled.buffer(8).writeLongLE(value)))).isZero();
     }
 
     /** The null device's DMA engine copies {@code length} bytes from {@code src} to {@code dst}. */
@@ -91,7 +91,8 @@ class DirtyLoggingTest {
         register(NullDevice.DMA_DST, dst);
         register(NullDevice.DMA_LEN, length);
         register(NullDevice.DMA_CTRL, NullDevice.CTRL_START);
-        Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(NullDevice.DMA_STATUS, 0, 8), r -> {
+        Wire.ok(client, VfioUserCommand.REGION_READ,
+                RegionAccess.inRegion(0).atOffset(NullDevice.DMA_STATUS).count(8), r -> {
             ByteBuf d = r.payload(RegionAccess.class).data();
             assertThat(d.getLongLE(d.readerIndex())).as("copy status").isEqualTo(NullDevice.STATUS_DONE);
         });

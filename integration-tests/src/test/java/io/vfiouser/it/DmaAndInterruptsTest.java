@@ -50,12 +50,13 @@ class DmaAndInterruptsTest {
 
     private static void writeRegister(VfioUserClient client, int offset, long value) throws Exception {
         ByteBuf v = Unpooled.directBuffer(8).writeLongLE(value);
-        assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(offset, 0, v))).isZero();
+        assertThat(errno(client, VfioUserCommand.REGION_WRITE,
+                RegionAccess.inRegion(0).atOffset(offset).data(v))).isZero();
     }
 
     private static long readRegister(VfioUserClient client, int offset) throws Exception {
         long[] out = new long[1];
-        ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(offset, 0, 8), r -> {
+        ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(offset).count(8), r -> {
             ByteBuf d = r.payload(RegionAccess.class).data();
             out[0] = d.getLongLE(d.readerIndex());
         });
@@ -262,13 +263,14 @@ class DmaAndInterruptsTest {
     private static void enableMsix(VfioUserClient client) throws Exception {
         int cap = findCapability(client, 0x11);
         ByteBuf control = Unpooled.directBuffer(2).writeShortLE(0x8000);
-        assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(cap + 2, 7, control)))
+        assertThat(errno(client, VfioUserCommand.REGION_WRITE,
+                RegionAccess.inRegion(7).atOffset(cap + 2).data(control)))
                 .isZero();
     }
 
     static int findCapability(VfioUserClient client, int id) throws Exception {
         int[] found = {-1};
-        ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 7, 256), r -> {
+        ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(7).atOffset(0).count(256), r -> {
             ByteBuf c = r.payload(RegionAccess.class).data();
             int base = c.readerIndex();
             int at = c.getUnsignedByte(base + 0x34);
@@ -287,13 +289,15 @@ class DmaAndInterruptsTest {
     private static void writeVectorControl(VfioUserClient client, int vector, int control) throws Exception {
         ByteBuf v = Unpooled.directBuffer(4).writeIntLE(control);
         assertThat(errno(client, VfioUserCommand.REGION_WRITE,
-                RegionAccess.withData(NullDevice.MSIX_TABLE_OFFSET + 16L * vector + 12, NullDevice.MSIX_BAR, v)))
+                RegionAccess.inRegion(NullDevice.MSIX_BAR).atOffset(NullDevice.MSIX_TABLE_OFFSET + 16L * vector + 12)
+                        .data(v)))
                 .isZero();
     }
 
     private static long readPba(VfioUserClient client) throws Exception {
         long[] out = new long[1];
-        ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(NullDevice.MSIX_PBA_OFFSET, NullDevice.MSIX_BAR, 8),
+        ok(client, VfioUserCommand.REGION_READ,
+                RegionAccess.inRegion(NullDevice.MSIX_BAR).atOffset(NullDevice.MSIX_PBA_OFFSET).count(8),
                 r -> {
                     ByteBuf d = r.payload(RegionAccess.class).data();
                     out[0] = d.getLongLE(d.readerIndex());

@@ -112,7 +112,7 @@ class DmaByMessageTest {
 
     private static void start(VfioUserClient client, long address) throws Exception {
         ByteBuf value = Unpooled.directBuffer(8).writeLongLE(address);
-        assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(0, 0, value))).isZero();
+        assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.inRegion(0).atOffset(0).data(value))).isZero();
     }
 
     /**
@@ -225,7 +225,7 @@ class DmaByMessageTest {
         fixture = new ServerFixture(SampleDmaDevice.description(), device, ServerOptions.DEFAULT);
         VfioUserClient client = fixture.client(ClientOptions.DEFAULT.withTwinSocket(true));
         for (int i = 0; i < 50; i++) {
-            assertThat(Wire.errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 8))).isZero();
+            assertThat(Wire.errno(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0).count(8))).isZero();
         }
         assertThat(client.serverRequestsAnswered()).isZero();
         assertThat(client.unexpectedMessages()).isEmpty();

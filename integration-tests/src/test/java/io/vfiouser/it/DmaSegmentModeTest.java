@@ -77,11 +77,12 @@ class DmaSegmentModeTest {
             assertThat(errno(client, VfioUserCommand.DMA_MAP, DmaMapRequest.of(3, 0, RAM, RAM_SIZE),
                     FdSet.of(ram.dupFd()))).isZero();
             assertThat(errno(client, VfioUserCommand.REGION_WRITE,
-                    RegionAccess.withData(0, 0, Unpooled.copyLong(Long.reverseBytes(RAM + 4096))))).isZero();
+                    RegionAccess.inRegion(0).atOffset(0)
+                            .data(Unpooled.copyLong(Long.reverseBytes(RAM + 4096))))).isZero();
             assertThat(ram.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, 4096))
                     .as("the device's write reached guest memory").isEqualTo(0x5e6e_0000_0000_0001L);
             long[] shared = new long[1];
-            Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(8, 0, 8),
+            Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(8).count(8),
                     r -> shared[0] = r.payload(RegionAccess.class).data().getLongLE(0));
             return shared[0];
         }

@@ -65,7 +65,8 @@ class ExamplesLauncherTest {
                         .get(20, TimeUnit.SECONDS);
                 assertThat(info.payload(DeviceInfo.class).numRegions()).isEqualTo(9);
                 info.release();
-                VfioUserMessage id = client.call(VfioUserCommand.REGION_READ, RegionAccess.of(0, 7, 4))
+                VfioUserMessage id = client.call(VfioUserCommand.REGION_READ,
+                        RegionAccess.inRegion(7).atOffset(0).count(4))
                         .get(20, TimeUnit.SECONDS);
                 ByteBuf d = id.payload(RegionAccess.class).data();
                 assertThat(d.getUnsignedShortLE(d.readerIndex())).isEqualTo(device.equals("gpio") ? 0x494f : 0x4a56);

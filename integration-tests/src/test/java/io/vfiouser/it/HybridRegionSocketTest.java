@@ -137,11 +137,13 @@ class HybridRegionSocketTest {
 
     private static void write(VfioUserClient client, long offset, int value) throws Exception {
         ByteBuf data = Unpooled.buffer(4).writeIntLE(value);
-        assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(offset, 0, data))).isZero();
+        assertThat(errno(client, VfioUserCommand.REGION_WRITE,
+                RegionAccess.inRegion(0).atOffset(offset).data(data))).isZero();
     }
 
     private static int read(VfioUserClient client, long offset) throws Exception {
-        VfioUserMessage reply = Wire.send(client, VfioUserCommand.REGION_READ, RegionAccess.of(offset, 0, 4));
+        VfioUserMessage reply = Wire.send(client, VfioUserCommand.REGION_READ,
+                RegionAccess.inRegion(0).atOffset(offset).count(4));
         try {
             assertThat(reply.header().isError()).as("errno %d", reply.header().error()).isFalse();
             return reply.payload(RegionAccess.class).data().getIntLE(0);
@@ -171,7 +173,7 @@ class HybridRegionSocketTest {
             write(client, 0x14, 0x01020304);                        // a register: the device's
             assertThat(device.registers[0x14]).isEqualTo((byte) 4);
             assertThat(read(client, 0x14)).isEqualTo(0x01020304);
-            assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(0xFFC, 0, 8)))
+            assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0xFFC).count(8)))
                     .as("across the area's boundary").isEqualTo(Errno.EINVAL);
         } finally {
             FdSet.closeQuietly(m.fd());

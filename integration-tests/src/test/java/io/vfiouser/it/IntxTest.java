@@ -37,7 +37,8 @@ class IntxTest {
                         SetIrqs.of(SetIrqs.ACTION_UNMASK | SetIrqs.DATA_EVENTFD, 0, 0, 1),
                         FdSet.of(Linux.dup(resample)))).isZero();
                 // The driver enables the card's interrupt (a read of register 2), then output 0 changes input 0.
-                assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(2, BAR, 1))).isZero();
+                assertThat(errno(client, VfioUserCommand.REGION_READ,
+                        RegionAccess.inRegion(BAR).atOffset(2).count(1))).isZero();
                 write(client, 0, 0x01);
                 assertThat(awaitSignal(trigger)).isEqualTo(1);
 
@@ -80,7 +81,8 @@ class IntxTest {
                 assertThat(errno(client, VfioUserCommand.DEVICE_SET_IRQS,
                         SetIrqs.of(SetIrqs.ACTION_TRIGGER | SetIrqs.DATA_EVENTFD, 0, 0, 1),
                         FdSet.of(Linux.dup(trigger)))).isZero();
-                assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(2, BAR, 1))).isZero();
+                assertThat(errno(client, VfioUserCommand.REGION_READ,
+                        RegionAccess.inRegion(BAR).atOffset(2).count(1))).isZero();
                 write(client, 0, 0x01);
                 assertThat(awaitSignal(trigger)).isEqualTo(1);
             } finally {
@@ -94,7 +96,7 @@ class IntxTest {
 
     private static void write(VfioUserClient client, int offset, int value) throws Exception {
         assertThat(errno(client, VfioUserCommand.REGION_WRITE,
-                RegionAccess.withData(offset, BAR, Unpooled.directBuffer(1).writeByte(value)))).isZero();
+                RegionAccess.inRegion(BAR).atOffset(offset).data(Unpooled.directBuffer(1).writeByte(value)))).isZero();
     }
 
     /** Waits for the eventfd to be signalled (the resample path is asynchronous) and returns its count. */

@@ -49,7 +49,7 @@ class LauncherDmaOptionsProcessTest {
 
     private static void writeRegister(VfioUserClient client, int offset, long value) throws Exception {
         ByteBuf v = Unpooled.directBuffer(8).writeLongLE(value);
-        assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(offset, 0, v))).isZero();
+        assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.inRegion(0).atOffset(offset).data(v))).isZero();
     }
 
     /**
@@ -77,7 +77,7 @@ class LauncherDmaOptionsProcessTest {
                 writeRegister(client, NullDevice.DMA_LEN, 4096);
                 writeRegister(client, NullDevice.DMA_CTRL, NullDevice.CTRL_START);
                 long[] status = new long[1];
-                Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(NullDevice.DMA_STATUS, 0, 8), r -> {
+                Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(NullDevice.DMA_STATUS).count(8), r -> {
                     ByteBuf d = r.payload(RegionAccess.class).data();
                     status[0] = d.getLongLE(d.readerIndex());
                 });
@@ -103,7 +103,7 @@ class LauncherDmaOptionsProcessTest {
             ExamplesLauncherTest.awaitSocket(socket, process);
             awaitLog(process, log, "exits when its client leaves");
             try (VfioUserClient client = VfioUserClient.connect(socket)) {
-                assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 7, 4))).isZero();
+                assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(7).atOffset(0).count(4))).isZero();
                 assertThat(process.isAlive()).isTrue();
             }
             assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("exits after its client left; log:%n%s", log(log))

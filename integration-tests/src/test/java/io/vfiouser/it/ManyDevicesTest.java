@@ -57,7 +57,8 @@ class ManyDevicesTest {
             List<CompletableFuture<VfioUserMessage>> writes = new ArrayList<>();
             for (int i = 0; i < DEVICES; i++) {
                 ByteBuf v = Unpooled.directBuffer(8).writeLongLE(1000L + i);
-                writes.add(clients.get(i).send(VfioUserCommand.REGION_WRITE, RegionAccess.withData(0, 0, v)));
+                writes.add(clients.get(i).send(VfioUserCommand.REGION_WRITE,
+                        RegionAccess.inRegion(0).atOffset(0).data(v)));
             }
             for (CompletableFuture<VfioUserMessage> w : writes) {
                 VfioUserMessage r = w.get(30, TimeUnit.SECONDS);
@@ -126,7 +127,8 @@ class ManyDevicesTest {
     }
 
     private static long scratch(VfioUserClient client) throws Exception {
-        VfioUserMessage r = client.send(VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 8)).get(30, TimeUnit.SECONDS);
+        VfioUserMessage r = client.send(VfioUserCommand.REGION_READ,
+                RegionAccess.inRegion(0).atOffset(0).count(8)).get(30, TimeUnit.SECONDS);
         try {
             ByteBuf d = r.payload(RegionAccess.class).data();
             return d.getLongLE(d.readerIndex());

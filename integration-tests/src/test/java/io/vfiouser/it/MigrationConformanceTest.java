@@ -383,9 +383,10 @@ class MigrationConformanceTest {
                 new Sample("GET_IRQ_INFO", () -> IrqInfo.request(2), VfioUserCommand.DEVICE_GET_IRQ_INFO),
                 new Sample("SET_IRQS", () -> SetIrqs.of(SetIrqs.DATA_NONE | SetIrqs.ACTION_TRIGGER, 2, 0, 0),
                         VfioUserCommand.DEVICE_SET_IRQS),
-                new Sample("REGION_READ", () -> RegionAccess.of(NullDevice.SCRATCH, 0, 8), VfioUserCommand.REGION_READ),
-                new Sample("REGION_WRITE", () -> RegionAccess.withData(NullDevice.SCRATCH, 0,
-                        Unpooled.buffer(8).writeLongLE(7)), VfioUserCommand.REGION_WRITE),
+                new Sample("REGION_READ", () -> RegionAccess.inRegion(0).atOffset(NullDevice.SCRATCH)
+                        .count(8), VfioUserCommand.REGION_READ),
+                new Sample("REGION_WRITE", () -> RegionAccess.inRegion(0).atOffset(NullDevice.SCRATCH)
+                        .data(Unpooled.buffer(8).writeLongLE(7)), VfioUserCommand.REGION_WRITE),
                 new Sample("REGION_WRITE_MULTI", () -> new RegionWriteMulti(List.of(
                         new WriteMultiEntry(NullDevice.SCRATCH, 0, 8, 9))), VfioUserCommand.REGION_WRITE_MULTI),
                 new Sample("DEVICE_FEATURE", () -> new DeviceFeature(16,
@@ -441,16 +442,18 @@ class MigrationConformanceTest {
     void registerReadsTakeTheLongWayWhileTheDeviceIsStopped() throws Exception {
         // A small BAR0 read is normally served by the region fast path; in STOP_COPY it must still be refused.
         for (int i = 0; i < 3; i++) {
-            assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 4))).isZero();
+            assertThat(errno(client, VfioUserCommand.REGION_READ,
+                    RegionAccess.inRegion(0).atOffset(0).count(4))).isZero();
         }
         assertThat(setState(MigDeviceState.STOP_COPY)).isZero();
         for (int i = 0; i < 3; i++) {
-            assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 4))).isEqualTo(EINVAL);
+            assertThat(errno(client, VfioUserCommand.REGION_READ,
+                    RegionAccess.inRegion(0).atOffset(0).count(4))).isEqualTo(EINVAL);
             assertThat(errno(client, VfioUserCommand.REGION_WRITE,
-                    RegionAccess.withData(0, 0, Unpooled.buffer(4).writeIntLE(1)))).isEqualTo(EINVAL);
+                    RegionAccess.inRegion(0).atOffset(0).data(Unpooled.buffer(4).writeIntLE(1)))).isEqualTo(EINVAL);
         }
         assertThat(setState(MigDeviceState.STOP)).isZero();
-        assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(0, 0, 4))).isZero();
+        assertThat(errno(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0).count(4))).isZero();
     }
 
     // ------------------------------------------------------------------------------------ migration data

@@ -40,13 +40,14 @@ final class NullMigrationScenario {
 
     static void register(VfioUserClient client, int offset, long value) throws Exception {
         assertThat(errno(client, VfioUserCommand.REGION_WRITE,
-                RegionAccess.withData(offset, NullDevice.REGISTER_BAR, Unpooled.buffer(8).writeLongLE(value))))
+                RegionAccess.inRegion(NullDevice.REGISTER_BAR).atOffset(offset)
+                        .data(Unpooled.buffer(8).writeLongLE(value))))
                 .isZero();
     }
 
     static byte[] read(VfioUserClient client, int region, long offset, int length) throws Exception {
         byte[] out = new byte[length];
-        ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(offset, region, length), r -> {
+        ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(region).atOffset(offset).count(length), r -> {
             ByteBuf d = r.payload(RegionAccess.class).data();
             d.getBytes(d.readerIndex(), out);
         });
@@ -79,11 +80,12 @@ final class NullMigrationScenario {
         if (programTable) {
             int cap = DmaAndInterruptsTest.findCapability(client, 0x11);
             assertThat(errno(client, VfioUserCommand.REGION_WRITE,
-                    RegionAccess.withData(cap + 2, 7, Unpooled.buffer(2).writeShortLE(0x8000)))).isZero();
+                    RegionAccess.inRegion(7).atOffset(cap + 2).data(Unpooled.buffer(2).writeShortLE(0x8000)))).isZero();
             for (int v = 0; v < events.length; v++) {
                 ByteBuf entry = Unpooled.buffer(16).writeLongLE(0xFEE0_0000L + v).writeIntLE(0x40 + v).writeIntLE(0);
-                assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(
-                        NullDevice.MSIX_TABLE_OFFSET + 16L * v, NullDevice.MSIX_BAR, entry))).isZero();
+                assertThat(errno(client, VfioUserCommand.REGION_WRITE,
+                        RegionAccess.inRegion(NullDevice.MSIX_BAR).atOffset(NullDevice.MSIX_TABLE_OFFSET + 16L * v)
+                                .data(entry))).isZero();
             }
         }
         return events;
@@ -110,10 +112,12 @@ final class NullMigrationScenario {
             register(source, NullDevice.SCRATCH, 0x1122_3344_5566_7788L);
             byte[] pattern = new byte[4096];
             random.nextBytes(pattern);
-            assertThat(errno(source, VfioUserCommand.REGION_WRITE, RegionAccess.withData(0x100, NullDevice.MEMORY_BAR,
-                    Unpooled.wrappedBuffer(pattern)))).isZero();
-            assertThat(errno(source, VfioUserCommand.REGION_WRITE, RegionAccess.withData(BAR2_HALF + 0x2000L,
-                    NullDevice.MEMORY_BAR, Unpooled.wrappedBuffer(pattern)))).isZero();
+            assertThat(errno(source, VfioUserCommand.REGION_WRITE,
+                    RegionAccess.inRegion(NullDevice.MEMORY_BAR).atOffset(0x100)
+                            .data(Unpooled.wrappedBuffer(pattern)))).isZero();
+            assertThat(errno(source, VfioUserCommand.REGION_WRITE,
+                    RegionAccess.inRegion(NullDevice.MEMORY_BAR).atOffset(BAR2_HALF + 0x2000L)
+                            .data(Unpooled.wrappedBuffer(pattern)))).isZero();
 
             // The workload: the DMA engine copies pages around guest memory until the guest stops.
             AtomicBoolean stop = new AtomicBoolean();

@@ -602,7 +602,8 @@ class NvmeDeviceTest {
         roundTrip(again, 8, 4096, 0, 0, 2);
         int express = DmaAndInterruptsTest.findCapability(host.client(), 0x10);
         ByteBuf flr = Unpooled.directBuffer(2).writeShortLE(0x8000);
-        assertThat(errno(host.client(), VfioUserCommand.REGION_WRITE, RegionAccess.withData(express + 8, 7, flr)))
+        assertThat(errno(host.client(), VfioUserCommand.REGION_WRITE,
+                RegionAccess.inRegion(7).atOffset(express + 8).data(flr)))
                 .isZero();
         host.awaitCsts("RDY = 0 after FLR", 1, 0);
         assertThat(host.read32(NvmeHostDriver.CC)).isZero();

@@ -154,7 +154,7 @@ final class NvmeHostDriver implements AutoCloseable {
 
     int read32(int offset) throws Exception {
         int[] out = new int[1];
-        Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(offset, 0, 4), r -> {
+        Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(offset).count(4), r -> {
             ByteBuf d = r.payload(RegionAccess.class).data();
             out[0] = d.getIntLE(d.readerIndex());
         });
@@ -163,7 +163,7 @@ final class NvmeHostDriver implements AutoCloseable {
 
     long read64(int offset) throws Exception {
         long[] out = new long[1];
-        Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(offset, 0, 8), r -> {
+        Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(offset).count(8), r -> {
             ByteBuf d = r.payload(RegionAccess.class).data();
             out[0] = d.getLongLE(d.readerIndex());
         });
@@ -172,12 +172,14 @@ final class NvmeHostDriver implements AutoCloseable {
 
     void write32(int offset, int value) throws Exception {
         ByteBuf v = Unpooled.directBuffer(4).writeIntLE(value);
-        assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(offset, 0, v))).isZero();
+        assertThat(errno(client, VfioUserCommand.REGION_WRITE,
+                RegionAccess.inRegion(0).atOffset(offset).data(v))).isZero();
     }
 
     void write64(int offset, long value) throws Exception {
         ByteBuf v = Unpooled.directBuffer(8).writeLongLE(value);
-        assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(offset, 0, v))).isZero();
+        assertThat(errno(client, VfioUserCommand.REGION_WRITE,
+                RegionAccess.inRegion(0).atOffset(offset).data(v))).isZero();
     }
 
     /**
@@ -198,7 +200,7 @@ final class NvmeHostDriver implements AutoCloseable {
         }
         rings.merge(index, 1L, Long::sum);
         ByteBuf v = Unpooled.directBuffer(4).writeIntLE(value);
-        client.sendNoReply(VfioUserCommand.REGION_WRITE, RegionAccess.withData(0x1000 + 4L * index, 0, v))
+        client.sendNoReply(VfioUserCommand.REGION_WRITE, RegionAccess.inRegion(0).atOffset(0x1000 + 4L * index).data(v))
                 .get(Wire.TIMEOUT_S, TimeUnit.SECONDS);
     }
 
@@ -306,7 +308,8 @@ final class NvmeHostDriver implements AutoCloseable {
     void enableMsix(int count) throws Exception {
         int cap = DmaAndInterruptsTest.findCapability(client, 0x11);
         ByteBuf control = Unpooled.directBuffer(2).writeShortLE(0x8000);
-        assertThat(errno(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(cap + 2, 7, control))).isZero();
+        assertThat(errno(client, VfioUserCommand.REGION_WRITE,
+                RegionAccess.inRegion(7).atOffset(cap + 2).data(control))).isZero();
         assignVectors(count);
     }
 

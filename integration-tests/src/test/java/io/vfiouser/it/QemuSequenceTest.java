@@ -93,7 +93,7 @@ class QemuSequenceTest {
 
             // 7. The whole config space, ROM sizing, BAR type reads.
             int configSize = description.configSpaceSize();
-            ok(qemu, VfioUserCommand.REGION_READ, RegionAccess.of(0, 7, configSize),
+            ok(qemu, VfioUserCommand.REGION_READ, RegionAccess.inRegion(7).atOffset(0).count(configSize),
                     r -> assertThat(r.header().messageSize()).isEqualTo(32 + configSize));
             int rom = readConfig(qemu, 0x30, 4);
             writeConfig(qemu, 0x30, 4, 0xFFFFF800);
@@ -192,7 +192,7 @@ class QemuSequenceTest {
 
     static int readConfig(VfioUserClient qemu, int offset, int size) throws Exception {
         int[] value = new int[1];
-        ok(qemu, VfioUserCommand.REGION_READ, RegionAccess.of(offset, 7, size), r -> {
+        ok(qemu, VfioUserCommand.REGION_READ, RegionAccess.inRegion(7).atOffset(offset).count(size), r -> {
             ByteBuf d = r.payload(RegionAccess.class).data();
             int v = 0;
             for (int i = 0; i < size; i++) {
@@ -208,7 +208,7 @@ class QemuSequenceTest {
         for (int i = 0; i < size; i++) {
             data.writeByte(value >>> (8 * i));
         }
-        assertThat(errno(qemu, VfioUserCommand.REGION_WRITE, RegionAccess.withData(offset, 7, data)))
+        assertThat(errno(qemu, VfioUserCommand.REGION_WRITE, RegionAccess.inRegion(7).atOffset(offset).data(data)))
                 .as("config write of 0x%x at 0x%x", value, offset).isZero();
     }
 }

@@ -109,20 +109,22 @@ class RegionAccessPathsTest {
             VfioUserClient client = fixture.client();
             List<String> replies = new CopyOnWriteArrayList<>();
             CompletableFuture<VfioUserMessage> a = client.send(VfioUserCommand.REGION_READ,
-                    RegionAccess.of(ScriptedDevice.LATER, BAR0, 4));
+                    RegionAccess.inRegion(BAR0).atOffset(ScriptedDevice.LATER).count(4));
             a.thenRun(() -> replies.add("a"));
             CompletableFuture<Void> pending = device.later.poll(Wire.TIMEOUT_S, TimeUnit.SECONDS);
             assertThat(pending).as("the device saw the first read").isNotNull();
 
             CompletableFuture<VfioUserMessage> b = client.send(VfioUserCommand.REGION_WRITE,
-                    RegionAccess.withData(0x10, BAR0, Unpooled.copyInt(Integer.reverseBytes(0xb0b0b0b0))));
+                    RegionAccess.inRegion(BAR0).atOffset(0x10)
+                            .data(Unpooled.copyInt(Integer.reverseBytes(0xb0b0b0b0))));
             b.thenRun(() -> replies.add("b"));
             CompletableFuture<VfioUserMessage> c = client.send(VfioUserCommand.REGION_READ,
-                    RegionAccess.of(0x10, BAR0, 4));
+                    RegionAccess.inRegion(BAR0).atOffset(0x10).count(4));
             c.thenRun(() -> replies.add("c"));
             // Once this NO_REPLY write is on the socket, so are b and c before it.
             client.sendNoReply(VfioUserCommand.REGION_WRITE,
-                    RegionAccess.withData(0x20, BAR0, Unpooled.copyInt(7))).get(Wire.TIMEOUT_S, TimeUnit.SECONDS);
+                    RegionAccess.inRegion(BAR0).atOffset(0x20)
+                            .data(Unpooled.copyInt(7))).get(Wire.TIMEOUT_S, TimeUnit.SECONDS);
             assertThat(device.log).as("nothing behind the unfinished read reaches the device")
                     .containsExactly("read 100");
 
@@ -153,23 +155,27 @@ class RegionAccessPathsTest {
                  TraceLevel ignored = TraceLevel.on(trace)) {
                 VfioUserClient client = fixture.client();
                 String path = trace ? "general path" : "short path";
-                assertThat(Wire.errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(ScriptedDevice.FAILS, 0, 4)))
+                assertThat(Wire.errno(client, VfioUserCommand.REGION_READ,
+                        RegionAccess.inRegion(0).atOffset(ScriptedDevice.FAILS).count(4)))
                         .as(path).isEqualTo(Errno.ENOTSUP);
-                assertThat(Wire.errno(client, VfioUserCommand.REGION_READ, RegionAccess.of(ScriptedDevice.THROWS, 0, 4)))
+                assertThat(Wire.errno(client, VfioUserCommand.REGION_READ,
+                        RegionAccess.inRegion(0).atOffset(ScriptedDevice.THROWS).count(4)))
                         .as(path).isEqualTo(Errno.EIO);
                 assertThat(Wire.errno(client, VfioUserCommand.REGION_READ,
-                        RegionAccess.of(ScriptedDevice.NOTHING, 0, 4))).as(path).isEqualTo(Errno.EIO);
+                        RegionAccess.inRegion(0).atOffset(ScriptedDevice.NOTHING)
+                                .count(4))).as(path).isEqualTo(Errno.EIO);
                 assertThat(Wire.errno(client, VfioUserCommand.REGION_WRITE,
-                        RegionAccess.withData(ScriptedDevice.THROWS, 0, Unpooled.copyInt(1)))).as(path)
+                        RegionAccess.inRegion(0).atOffset(ScriptedDevice.THROWS).data(Unpooled.copyInt(1)))).as(path)
                         .isEqualTo(Errno.EIO);
                 // Failing NO_REPLY writes, then a read: the read's reply is the only message that comes back.
                 client.sendNoReply(VfioUserCommand.REGION_WRITE,
-                        RegionAccess.withData(ScriptedDevice.FAILS, 0, Unpooled.copyInt(1)));
+                        RegionAccess.inRegion(0).atOffset(ScriptedDevice.FAILS).data(Unpooled.copyInt(1)));
                 client.sendNoReply(VfioUserCommand.REGION_WRITE,
-                        RegionAccess.withData(ScriptedDevice.THROWS, 0, Unpooled.copyInt(1)));
+                        RegionAccess.inRegion(0).atOffset(ScriptedDevice.THROWS).data(Unpooled.copyInt(1)));
                 client.sendNoReply(VfioUserCommand.REGION_WRITE,
-                        RegionAccess.withData(0x40, 0, Unpooled.copyLong(Long.reverseBytes(0x0102030405060708L))));
-                Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0x40, 0, 8),
+                        RegionAccess.inRegion(0).atOffset(0x40)
+                                .data(Unpooled.copyLong(Long.reverseBytes(0x0102030405060708L))));
+                Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0x40).count(8),
                         r -> assertThat(r.payload(RegionAccess.class).data().getLongLE(0))
                                 .isEqualTo(0x0102030405060708L));
                 assertThat(client.unexpectedMessages()).as(path).isEmpty();
@@ -183,13 +189,15 @@ class RegionAccessPathsTest {
         try (ServerFixture fixture = new ServerFixture(NullDevice.description("scripted"), device)) {
             VfioUserClient client = fixture.client();
             for (int round = 0; round < 2; round++) {
-                Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(ScriptedDevice.BIG_ENDIAN, 0, 4),
+                Wire.ok(client, VfioUserCommand.REGION_READ,
+                        RegionAccess.inRegion(0).atOffset(ScriptedDevice.BIG_ENDIAN).count(4),
                         r -> assertThat(ByteBufUtil.getBytes(r.payload(RegionAccess.class).data()))
                                 .containsExactly(1, 2, 3, 4));
                 Wire.ok(client, VfioUserCommand.REGION_WRITE,
-                        RegionAccess.withData(0x30, 0, Unpooled.wrappedBuffer(new byte[] {9, 8, 7, 6, 5})), r -> {
+                        RegionAccess.inRegion(0).atOffset(0x30)
+                                .data(Unpooled.wrappedBuffer(new byte[] {9, 8, 7, 6, 5})), r -> {
                         });
-                Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0x30, 0, 5),
+                Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0x30).count(5),
                         r -> assertThat(ByteBufUtil.getBytes(r.payload(RegionAccess.class).data()))
                                 .containsExactly(9, 8, 7, 6, 5));
             }
@@ -208,10 +216,12 @@ class RegionAccessPathsTest {
             VfioUserClient client = fixture.client();
             for (int round = 0; round < 3; round++) {
                 Wire.ok(client, VfioUserCommand.REGION_WRITE,
-                        RegionAccess.withData(0x50, 0, Unpooled.copyInt(Integer.reverseBytes(round))), r -> {
+                        RegionAccess.inRegion(0).atOffset(0x50)
+                                .data(Unpooled.copyInt(Integer.reverseBytes(round))), r -> {
                         });
                 VfioUserMessage reply = Wire.send(client, VfioUserCommand.REGION_WRITE,
-                        RegionAccess.withData(0x54, 0, Unpooled.copyInt(Integer.reverseBytes(round + 100))),
+                        RegionAccess.inRegion(0).atOffset(0x54)
+                                .data(Unpooled.copyInt(Integer.reverseBytes(round + 100))),
                         FdSet.of(Linux.eventfd(0, 0)));
                 try {
                     assertThat(reply.header().isError()).isFalse();
@@ -219,7 +229,7 @@ class RegionAccessPathsTest {
                     reply.release();
                 }
                 int expected = round;
-                Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.of(0x50, 0, 8),
+                Wire.ok(client, VfioUserCommand.REGION_READ, RegionAccess.inRegion(0).atOffset(0x50).count(8),
                         r -> assertThat(r.payload(RegionAccess.class).data().getLongLE(0))
                                 .isEqualTo(((long) (expected + 100) << 32) | expected));
             }

@@ -41,7 +41,8 @@ class LayeringTest {
         layer(3, "connection.CommandRules", "connection.Errors", "connection.TraceLine",
                 "connection.EventFdWatchers", "connection.EventFdWatcher", "connection.CountingInterrupts",
                 "connection.DmaListener", "connection.ConfigInterrupts", "connection.InterruptEvents",
-                "connection.IoEventFds", "connection.ServerDmaRequests", "connection.ConnectionContext");
+                "connection.IoEventFds", "connection.ServerDmaRequests", "connection.ConnectionContext",
+                "connection.ContextScheduler");
         layer(4, "connection.ConnectionMigration");
         layer(5, "connection.DeviceResets");
         layer(6, "connection.RegionRouter");

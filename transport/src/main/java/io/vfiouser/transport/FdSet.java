@@ -27,9 +27,37 @@ public final class FdSet implements AutoCloseable {
         this.fds = fds;
     }
 
-    /** A set that owns {@code fds} (the array is copied). */
+    /**
+     * A set that takes ownership of {@code fds} (the array is copied): the caller must not use or close them
+     * afterwards. A message sent with this set closes them once its bytes have left (the encoder moves the set into
+     * the frame it writes), so {@code FdSet.of(eventfd)} on a SET_IRQS leaves the caller with a closed fd, or worse
+     * with a number the process has already reused. For fds the caller goes on using, such as an eventfd it reads
+     * to see interrupts or a memfd it keeps mapped, use {@link #ofDuplicates}.
+     */
     public static FdSet of(int... fds) {
         return fds.length == 0 ? EMPTY : new FdSet(fds.clone());
+    }
+
+    /**
+     * A set of close-on-exec duplicates of {@code fds}: the set owns and closes the duplicates, the caller keeps its
+     * own fds and closes them when it is done with them. What a client passes to SET_IRQS (eventfds it will read)
+     * or DMA_MAP (the memfd of guest memory it keeps mapped) is usually this. If a duplicate cannot be made, those
+     * made already are closed and nothing is owned.
+     */
+    public static FdSet ofDuplicates(int... fds) throws ErrnoException {
+        int[] copies = new int[fds.length];
+        int made = 0;
+        try {
+            for (; made < fds.length; made++) {
+                copies[made] = Linux.dup(fds[made]);
+            }
+        } catch (ErrnoException | RuntimeException e) {
+            for (int i = 0; i < made; i++) {
+                closeQuietly(copies[i]);
+            }
+            throw e;
+        }
+        return wrap(copies);
     }
 
     /** A set that owns {@code fds} without copying the array; for arrays nobody else holds. */

@@ -26,6 +26,30 @@ class FdSetTest {
     }
 
     @Test
+    void ofDuplicatesLeavesTheCallersFdsOpen() throws Exception {
+        int eventFd = Linux.eventfd(0, 0);
+        FdSet set = FdSet.ofDuplicates(eventFd);
+        int copy = set.get(0);
+        assertThat(copy).isNotEqualTo(eventFd);
+        Linux.eventfdWrite(copy, 3);
+        set.close();
+        assertThat(FdCount.isOpen(copy)).isFalse();
+        assertThat(FdCount.isOpen(eventFd)).isTrue();
+        assertThat(Linux.eventfdRead(eventFd)).as("the same eventfd behind both").isEqualTo(3);
+        Linux.close(eventFd);
+    }
+
+    @Test
+    void ofDuplicatesOwnsNothingWhenADuplicateFails() throws Exception {
+        int eventFd = Linux.eventfd(0, 0);
+        long before = FdCount.now();
+        assertThatThrownBy(() -> FdSet.ofDuplicates(eventFd, -1)).isInstanceOf(
+                io.vfiouser.transport.linux.ErrnoException.class);
+        assertThat(FdCount.now()).isEqualTo(before);
+        Linux.close(eventFd);
+    }
+
+    @Test
     void theEmptySetSurvivesBeingClosed() {
         FdSet.EMPTY.close();
         assertThat(FdSet.EMPTY.isClosed()).isFalse();

@@ -88,9 +88,10 @@ public final class LoadTool {
             firstSend = sent;
         }
         CompletableFuture<VfioUserMessage> reply = switch (access) {
-            case READ -> client.send(VfioUserCommand.REGION_READ, RegionAccess.of(offset, region, len));
+            case READ -> client.send(VfioUserCommand.REGION_READ,
+                    RegionAccess.inRegion(region).atOffset(offset).count(len));
             case WRITE -> client.send(VfioUserCommand.REGION_WRITE,
-                    RegionAccess.withData(offset, region, payload.retainedDuplicate()));
+                    RegionAccess.inRegion(region).atOffset(offset).data(payload.retainedDuplicate()));
         };
         reply.whenComplete((r, e) -> {
             long now = System.nanoTime();

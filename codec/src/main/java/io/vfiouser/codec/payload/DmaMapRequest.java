@@ -7,7 +7,11 @@ import io.netty.buffer.ByteBuf;
 
 /**
  * {@code VFIO_USER_DMA_MAP} request (spec §3.2); the reply has no payload. At most one fd accompanies it: the file
- * that backs the guest memory, to be mapped at {@link #offset()}.
+ * that backs the guest memory, to be mapped at {@link #offset()}. The message owns that fd and closes it once sent
+ * (the server maps its own copy), so a client that keeps the memory sends a duplicate ({@code GuestMemory.dupFd()}
+ * or {@code FdSet.ofDuplicates}). Without an fd the server reaches the range through DMA_READ/DMA_WRITE messages
+ * the client answers. {@code of(flags, offset, address, size)}: {@code offset} is the position in the file,
+ * {@code address} the guest (DMA) address the device uses; for memory mapped from its start, offset 0.
  *
  * <pre>
  * P+0   u32 argsz    32

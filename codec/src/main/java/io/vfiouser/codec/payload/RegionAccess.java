@@ -27,14 +27,40 @@ public record RegionAccess(long offset, int region, int count, ByteBuf data) imp
         Payloads.requireDataLength(data, Integer.toUnsignedLong(count), "region access");
     }
 
-    /** A READ request, or a WRITE reply. */
-    public static RegionAccess of(long offset, int region, int count) {
-        return new RegionAccess(offset, region, count, null);
+    /**
+     * Starts an access to region {@code region}; the offset follows by name, then the count or the data:
+     * {@code RegionAccess.inRegion(2).atOffset(0x10).count(4)} (a READ request, or a WRITE reply) or
+     * {@code RegionAccess.inRegion(2).atOffset(0x10).data(bytes)} (a WRITE request, or a READ reply).
+     *
+     * <p>Why a chain rather than a factory of three numbers: the wire struct has the offset first, the device API
+     * ({@code regionRead(region, offset, ...)}) the region first, and both are plain integers, so a swapped pair
+     * would compile and address the wrong register. Naming each at the call site leaves no order to remember.
+     */
+    public static InRegion inRegion(int region) {
+        return new InRegion(region);
     }
 
-    /** A WRITE request or READ reply carrying {@code data}; ownership of {@code data} moves in. */
-    public static RegionAccess withData(long offset, int region, ByteBuf data) {
-        return new RegionAccess(offset, region, data.readableBytes(), data);
+    /** An access that knows its region and waits for its offset ({@link #inRegion}). */
+    public record InRegion(int region) {
+        public At atOffset(long offset) {
+            return new At(region, offset);
+        }
+    }
+
+    /** An access that knows where it goes and waits for its size or its data ({@link #inRegion}). */
+    public record At(int region, long offset) {
+        /** A READ request, or a WRITE reply: {@code count} bytes, no data. */
+        public RegionAccess count(int count) {
+            return new RegionAccess(offset, region, count, null);
+        }
+
+        /**
+         * A WRITE request or READ reply carrying {@code data} (its readable bytes); ownership of {@code data} moves
+         * in.
+         */
+        public RegionAccess data(ByteBuf data) {
+            return new RegionAccess(offset, region, data.readableBytes(), data);
+        }
     }
 
     public static RegionAccess decodeReadRequest(ByteBuf in) {

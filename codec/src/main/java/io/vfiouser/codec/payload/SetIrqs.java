@@ -7,7 +7,12 @@ import io.netty.buffer.ByteBuf;
 
 /**
  * {@code VFIO_USER_DEVICE_SET_IRQS} request (spec §3.8); the reply has no payload. With DATA_EVENTFD, 0 to
- * {@code count} eventfds accompany it (0 fds de-assigns the sub-indexes).
+ * {@code count} eventfds accompany it (0 fds de-assigns the sub-indexes). The message's {@code FdSet} owns them and
+ * closes them once sent, so a client that reads its eventfds to see interrupts sends duplicates
+ * ({@code FdSet.ofDuplicates(eventfds)}) and keeps its own; the server writes 1 to the eventfd of a vector each
+ * time it fires, and the client's read returns how many times since the last read. For example, all MSI-X vectors
+ * of a device with 4: {@code SetIrqs.of(DATA_EVENTFD | ACTION_TRIGGER, 2, 0, 4)} with four eventfds; masking vector
+ * 1: {@code SetIrqs.of(DATA_NONE | ACTION_MASK, 2, 1, 1)} without fds.
  *
  * <pre>
  * P+0   u32 argsz   request size including data; QEMU sends 20 for eventfds

@@ -9,7 +9,10 @@ import java.util.regex.Pattern;
  *
  * <p>The settings class is bound by the launcher with Jackson, from the entry's {@code settings} object in a JSON
  * or YAML configuration file or from the {@code --key=value} options of the single-device command line (values
- * then arrive as strings, which Jackson converts to numbers and booleans). A record whose components are named
+ * then arrive as strings, which the launcher converts to numbers and booleans). Integer settings ({@code long},
+ * {@code int}, {@code short}, {@code byte} and their boxes) take decimal, {@code 0x} hex, {@code _} between digits
+ * and binary size suffixes ({@code --id=0x5a}, {@code size: 64M}, {@code 1GiB}), in a file as on the command line;
+ * a value that does not fit the type is an error naming the setting. A record whose components are named
  * like the keys is all it takes; unknown keys are an error, so a typo never goes unnoticed. Jackson annotations
  * work too if the plugin depends on Jackson itself, but the SPI does not require it.
  *

@@ -95,7 +95,7 @@ public final class Bystander implements AutoCloseable {
         long t0 = System.nanoTime();
         try {
             VfioUserMessage w = client.send(VfioUserCommand.REGION_WRITE,
-                    RegionAccess.withData(NullDevice.SCRATCH, 0, data)).get(bound, TimeUnit.NANOSECONDS);
+                    RegionAccess.inRegion(0).atOffset(NullDevice.SCRATCH).data(data)).get(bound, TimeUnit.NANOSECONDS);
             try {
                 if (w.header().isError()) {
                     errors.add("REGION_WRITE failed with errno " + w.header().error());
@@ -104,7 +104,8 @@ public final class Bystander implements AutoCloseable {
             } finally {
                 w.release();
             }
-            VfioUserMessage r = client.send(VfioUserCommand.REGION_READ, RegionAccess.of(NullDevice.SCRATCH, 0, 8))
+            VfioUserMessage r = client.send(VfioUserCommand.REGION_READ,
+                    RegionAccess.inRegion(0).atOffset(NullDevice.SCRATCH).count(8))
                     .get(bound, TimeUnit.NANOSECONDS);
             try {
                 if (r.header().isError()) {

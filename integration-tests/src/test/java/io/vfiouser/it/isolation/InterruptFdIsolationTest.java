@@ -109,7 +109,8 @@ class InterruptFdIsolationTest {
                     try {
                         ByteBuf value = Unpooled.buffer(8).writeLongLE(vector);
                         int errno = call(client, VfioUserCommand.REGION_WRITE,
-                                RegionAccess.withData(NullDevice.DOORBELL, NullDevice.REGISTER_BAR, value), FdSet.EMPTY);
+                                RegionAccess.inRegion(NullDevice.REGISTER_BAR).atOffset(NullDevice.DOORBELL)
+                                        .data(value), FdSet.EMPTY);
                         if (errno != 0) {
                             errors.add("doorbell failed with errno " + errno);
                             return;
@@ -149,14 +150,17 @@ class InterruptFdIsolationTest {
     static void enableMsixAndUnmask(VfioUserClient client, int vector) throws Exception {
         int cap = msixCapability(client);
         assertThat(call(client, VfioUserCommand.REGION_WRITE,
-                RegionAccess.withData(cap + 2, 7, Unpooled.buffer(2).writeShortLE(0x8000)), FdSet.EMPTY)).isZero();
-        assertThat(call(client, VfioUserCommand.REGION_WRITE, RegionAccess.withData(
-                NullDevice.MSIX_TABLE_OFFSET + 16L * vector + 12, NullDevice.MSIX_BAR, Unpooled.buffer(4).writeIntLE(0)),
+                RegionAccess.inRegion(7).atOffset(cap + 2)
+                        .data(Unpooled.buffer(2).writeShortLE(0x8000)), FdSet.EMPTY)).isZero();
+        assertThat(call(client, VfioUserCommand.REGION_WRITE,
+                RegionAccess.inRegion(NullDevice.MSIX_BAR).atOffset(NullDevice.MSIX_TABLE_OFFSET + 16L * vector + 12)
+                        .data(Unpooled.buffer(4).writeIntLE(0)),
                 FdSet.EMPTY)).isZero();
     }
 
     private static int msixCapability(VfioUserClient client) throws Exception {
-        VfioUserMessage reply = client.send(VfioUserCommand.REGION_READ, RegionAccess.of(0, 7, 256))
+        VfioUserMessage reply = client.send(VfioUserCommand.REGION_READ,
+                RegionAccess.inRegion(7).atOffset(0).count(256))
                 .get(CALL_BOUND_S, TimeUnit.SECONDS);
         try {
             ByteBuf c = reply.payload(RegionAccess.class).data();

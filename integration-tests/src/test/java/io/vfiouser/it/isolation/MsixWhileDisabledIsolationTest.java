@@ -34,8 +34,9 @@ class MsixWhileDisabledIsolationTest {
             assertThat(call(victim, VfioUserCommand.DEVICE_SET_IRQS,
                     SetIrqs.of(SetIrqs.ACTION_TRIGGER | SetIrqs.DATA_EVENTFD, IrqType.MSIX.index(), 2, 1),
                     FdSet.of(Linux.dup(event)))).isZero();
-            assertThat(call(victim, VfioUserCommand.REGION_WRITE, RegionAccess.withData(
-                    NullDevice.MSIX_TABLE_OFFSET + 16L * 2 + 12, NullDevice.MSIX_BAR, Unpooled.buffer(4).writeIntLE(0)),
+            assertThat(call(victim, VfioUserCommand.REGION_WRITE,
+                    RegionAccess.inRegion(NullDevice.MSIX_BAR).atOffset(NullDevice.MSIX_TABLE_OFFSET + 16L * 2 + 12)
+                            .data(Unpooled.buffer(4).writeIntLE(0)),
                     FdSet.EMPTY)).isZero();
 
             try (InterruptFdIsolationTest.Doorbells abuse = new InterruptFdIsolationTest.Doorbells(victim, 2)) {
@@ -53,7 +54,8 @@ class MsixWhileDisabledIsolationTest {
 
     private static long pba(VfioUserClient client) throws Exception {
         VfioUserMessage reply = client.send(VfioUserCommand.REGION_READ,
-                RegionAccess.of(NullDevice.MSIX_PBA_OFFSET, NullDevice.MSIX_BAR, 8)).get(10, TimeUnit.SECONDS);
+                RegionAccess.inRegion(NullDevice.MSIX_BAR).atOffset(NullDevice.MSIX_PBA_OFFSET)
+                        .count(8)).get(10, TimeUnit.SECONDS);
         try {
             ByteBuf d = reply.payload(RegionAccess.class).data();
             return d.getLongLE(d.readerIndex());

@@ -99,8 +99,8 @@ class TamperedEventFdIsolationTest {
     }
 
     private static RegionAccess doorbell(int vector) {
-        return RegionAccess.withData(NullDevice.DOORBELL, NullDevice.REGISTER_BAR,
-                Unpooled.buffer(8).writeLongLE(vector));
+        return RegionAccess.inRegion(NullDevice.REGISTER_BAR).atOffset(NullDevice.DOORBELL)
+                .data(Unpooled.buffer(8).writeLongLE(vector));
     }
 
     private static long count(int efd) {

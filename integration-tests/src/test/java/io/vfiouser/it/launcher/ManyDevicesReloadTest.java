@@ -68,7 +68,7 @@ class ManyDevicesReloadTest {
 
     /** Vendor and device id from configuration space, as one 32-bit value. */
     private static int pciId(VfioUserClient client) throws Exception {
-        VfioUserMessage reply = client.call(VfioUserCommand.REGION_READ, RegionAccess.of(0, 7, 4))
+        VfioUserMessage reply = client.call(VfioUserCommand.REGION_READ, RegionAccess.inRegion(7).atOffset(0).count(4))
                 .get(30, TimeUnit.SECONDS);
         try {
             ByteBuf d = reply.payload(RegionAccess.class).data();

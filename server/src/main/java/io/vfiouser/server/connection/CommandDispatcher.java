@@ -275,7 +275,8 @@ final class CommandDispatcher {
                 throw new java.util.concurrent.CompletionException(err);
             }
             data.writerIndex(count);
-            return VfioUserMessage.reply(header, RegionAccess.withData(request.offset(), request.region(), data));
+            return VfioUserMessage.reply(header,
+                    RegionAccess.inRegion(request.region()).atOffset(request.offset()).data(data));
         });
     }
 
@@ -287,7 +288,7 @@ final class CommandDispatcher {
         return connection.regions().write(request.region(), request.offset(), src.asReadOnlyBuffer()
                         .order(ByteOrder.LITTLE_ENDIAN))
                 .thenApply(ok -> VfioUserMessage.reply(header,
-                        RegionAccess.of(request.offset(), request.region(), request.count())));
+                        RegionAccess.inRegion(request.region()).atOffset(request.offset()).count(request.count())));
     }
 
     /** Posted writes batched by QEMU: applied in order, exactly like single REGION_WRITEs. */

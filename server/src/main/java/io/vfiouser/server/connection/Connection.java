@@ -46,6 +46,8 @@ public final class Connection {
     private final DeviceResets resets;
     private final RegionRouter regions;
     private IoEventFds ioEventFds;
+    /** The device's scheduler for this client: made when the device is told, closed first when it leaves. */
+    private ContextScheduler scheduler;
     private boolean attached;
 
     /**
@@ -159,19 +161,24 @@ public final class Connection {
     /** Tells the device a client is attached (after the VERSION reply went out). */
     void announce() {
         try {
-            runtime.device().attached(new ConnectionContext(runtime, dmaSpace, irqs));
+            scheduler = new ContextScheduler(channel.eventLoop(), runtime.log(), runtime.name());
+            runtime.device().attached(new ConnectionContext(runtime, dmaSpace, irqs, scheduler));
         } catch (RuntimeException e) {
             warnings.warn("{}: attached() failed", runtime.name(), e);
         }
     }
 
     /**
-     * The client left (on the event loop). Waiting DMA requests fail, the doorbells and the resample watch close,
-     * the configuration-space listener goes. A client that had negotiated leaves a device to quiesce and reset
-     * ({@link DeviceResets#afterClientLeft}); one that had not only its fds. Completes when the device is ready for
-     * the next client; never fails.
+     * The client left (on the event loop). The device's scheduler tasks are cancelled, waiting DMA requests fail,
+     * the doorbells and the resample watch close, the configuration-space listener goes. A client that had
+     * negotiated leaves a device to quiesce and reset ({@link DeviceResets#afterClientLeft}); one that had not only
+     * its fds. Completes when the device is ready for the next client; never fails.
      */
     public CompletableFuture<Void> detach() {
+        if (scheduler != null) {
+            // First: no task of the device's may start while it is quiesced and its client's state goes.
+            scheduler.close();
+        }
         dmaRequests.close();
         if (ioEventFds != null) {
             ioEventFds.close();

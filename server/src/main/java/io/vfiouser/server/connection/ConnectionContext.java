@@ -1,6 +1,7 @@
 package io.vfiouser.server.connection;
 
 import io.vfiouser.device.DeviceContext;
+import io.vfiouser.device.DeviceScheduler;
 import io.vfiouser.device.DmaSpace;
 import io.vfiouser.device.Interrupts;
 import io.vfiouser.server.device.DeviceRuntime;
@@ -16,12 +17,19 @@ final class ConnectionContext implements DeviceContext {
     private final DmaSpace dma;
     private final DmaSpace dmaByMessage;
     private final Interrupts interrupts;
+    private final ContextScheduler scheduler;
 
-    ConnectionContext(DeviceRuntime runtime, ServerDmaSpace dma, IrqTable irqs) {
+    ConnectionContext(DeviceRuntime runtime, ServerDmaSpace dma, IrqTable irqs, ContextScheduler scheduler) {
         this.runtime = runtime;
         this.dma = dma;
         this.dmaByMessage = dma.byMessage();
         this.interrupts = new CountingInterrupts(irqs, runtime.stats());
+        this.scheduler = scheduler;
+    }
+
+    @Override
+    public DeviceScheduler scheduler() {
+        return scheduler;
     }
 
     @Override

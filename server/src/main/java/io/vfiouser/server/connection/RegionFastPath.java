@@ -151,8 +151,8 @@ final class RegionFastPath {
         VfioUserHeader header = new VfioUserHeader(msgId, command, length, flags, 0);
         pending = new Pending(header, done.thenApply(ok -> noReply ? null
                 : VfioUserMessage.reply(header, read
-                        ? RegionAccess.withData(offset, region, copyOfData(count))
-                        : RegionAccess.of(offset, region, count))));
+                        ? RegionAccess.inRegion(region).atOffset(offset).data(copyOfData(count))
+                        : RegionAccess.inRegion(region).atOffset(offset).count(count))));
         return Outcome.PENDING;
     }
 

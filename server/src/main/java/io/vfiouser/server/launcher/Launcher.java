@@ -73,6 +73,11 @@ final class Launcher {
             plugins.close();
             return a.config().isPresent() ? 1 : 2;
         }
+        if (a.listDevices()) {
+            listing(config).forEach(System.out::println);
+            plugins.close();
+            return 0;
+        }
         if (a.exitOnDisconnect() && config.devices().size() != 1) {
             LOG.error("--exit-on-disconnect serves exactly one device; the configuration has {}",
                     config.devices().size());
@@ -100,7 +105,11 @@ final class Launcher {
             Signal.handle(new Signal("USR1"), s -> control.execute(() -> logStats(host)));
             Signal.handle(new Signal("HUP"), s -> control.execute(() -> reload(host, a)));
             RunningDevices.Report report = host.apply(config);
-            LOG.info("{} device(s) running: {}", report.started().size(), String.join(", ", report.started()));
+            // A count, not the names: a configuration of a thousand devices would make one line of a thousand
+            // names. They are in --list, in JMX (one MXBean per device) and in each device's own log lines.
+            LOG.info("{} device(s) running{}", report.started().size(),
+                    report.failed().isEmpty() ? "" : ", " + report.failed().size() + " not started");
+            LOG.debug("running: {}", report.started());
             if (report.started().isEmpty()) {
                 LOG.error("no device could start");
                 control.shutdownNow();
@@ -150,6 +159,23 @@ final class Launcher {
             LOG.info("{}: the client left; exiting (--exit-on-disconnect)", device.description().name());
             stop.countDown();
         });
+    }
+
+    /** {@code --list}: one line per device a configuration describes (name, type, endpoint), then its problems. */
+    static java.util.List<String> listing(LauncherConfig config) {
+        java.util.List<String> lines = new java.util.ArrayList<>();
+        for (DeviceSpec spec : config.devices()) {
+            lines.add(spec.name() + "\t" + spec.type() + "\t" + switch (spec.endpoint()) {
+                case DeviceSpec.SocketPath p -> p.path();
+                case DeviceSpec.InheritedFd f -> "fd " + f.fd();
+                case DeviceSpec.ActivatedByName n -> "socket-activated " + n.name();
+                case DeviceSpec.ActivatedInOrder o -> "socket-activated";
+            });
+        }
+        for (String problem : config.problems()) {
+            lines.add("not started: " + problem);
+        }
+        return lines;
     }
 
     private static void reload(RunningDevices host, LauncherArguments a) {

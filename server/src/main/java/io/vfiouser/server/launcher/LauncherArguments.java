@@ -18,7 +18,8 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
                          Optional<String> name, Optional<String> socketPath, int fd, Map<String, String> settings,
                          Optional<String> socketMode, Optional<String> socketGroup, List<Integer> allowedUids,
                          boolean trace, long statsIntervalSeconds, int threads, ConnectionLimits limits,
-                         boolean help, boolean listTypes, DmaLayout dmaLayout, boolean exitOnDisconnect) {
+                         boolean help, boolean listTypes, DmaLayout dmaLayout, boolean exitOnDisconnect,
+                         boolean listDevices) {
 
     static final String USAGE = """
             usage: vfio-user-server --config FILE [options]
@@ -50,6 +51,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
               --warning-burst=N                warnings per connection/device before they are counted (5)
               --warning-interval=DURATION      how often counted warnings are summed up in one line (1m)
               --list-types          list the device types of the loaded plugins and exit
+              --list                list the devices the configuration (or command line) describes and exit
               --help                this text
             Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads --config, SIGUSR1 logs counters.""";
 
@@ -76,6 +78,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
         boolean list = false;
         DmaLayout dmaLayout = DmaLayout.QEMU;
         boolean exitOnDisconnect = false;
+        boolean listDevices = false;
         ConnectionLimits.Builder limits = ConnectionLimits.builder();
         long replyBytes = -1;
         for (int i = 0; i < args.length; i++) {
@@ -97,6 +100,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
                     case "--trace" -> trace = true;
                     case "--list-types" -> list = true;
                     case "--exit-on-disconnect" -> exitOnDisconnect = true;
+                    case "--list" -> listDevices = true;
                     default -> throw new IllegalArgumentException("unknown option " + arg);
                 }
                 continue;
@@ -171,7 +175,7 @@ record LauncherArguments(Optional<Path> config, Optional<Path> plugins, Optional
         return new LauncherArguments(Optional.ofNullable(config), Optional.ofNullable(plugins),
                 Optional.ofNullable(type), Optional.ofNullable(name), Optional.ofNullable(socketPath), fd, settings,
                 Optional.ofNullable(mode), Optional.ofNullable(group), uids, trace, stats, threads, connectionLimits, help,
-                list, dmaLayout, exitOnDisconnect);
+                list, dmaLayout, exitOnDisconnect, listDevices);
     }
 
     private static DmaLayout dmaLayout(String arg, String value) {

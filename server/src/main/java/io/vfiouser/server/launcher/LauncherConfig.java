@@ -60,9 +60,16 @@ public record LauncherConfig(List<DeviceSpec> devices, Duration releaseTimeout, 
                 .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
     }
 
-    /** The mapper that binds device settings (kebab-case keys, unknown keys rejected). */
+    /** Binds device settings: as {@link #JSON}, and integers also in 0x hex or with a size suffix. */
+    private static final ObjectMapper SETTINGS = configure(JsonMapper.builder().build())
+            .registerModule(SettingsNumbers.module());
+
+    /**
+     * The mapper that binds device settings (kebab-case keys, unknown keys rejected, integers in decimal, {@code 0x}
+     * hex or with a size suffix: {@link SettingsNumbers}).
+     */
     public static ObjectMapper settingsMapper() {
-        return JSON;
+        return SETTINGS;
     }
 
     /** The file's top level. */
