@@ -62,11 +62,6 @@ public final class VfioUserServer implements AutoCloseable {
         return options;
     }
 
-    /** The event loops the devices are served on. */
-    EventLoopGroup group() {
-        return group;
-    }
-
     /**
      * Binds {@code socketPath} (mode {@link ServerOptions#socketFileMode()}) and serves the device described by
      * {@code description}, behaving as {@code device}, on it.
@@ -130,20 +125,7 @@ public final class VfioUserServer implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("server is closed");
         }
-        ServerWarmup.once(this);
-        return host(new DeviceRuntime(description, device, options.limits(), group), where, policy, channel, open,
-                true);
-    }
-
-    /**
-     * Binds and serves {@code runtime}'s device; {@code listed}: counted among {@link #devices()} and logged (the
-     * start-up warm-up's device is neither).
-     */
-    HostedDevice host(DeviceRuntime runtime, String where, SocketPolicy policy,
-                      java.util.function.Supplier<UnixServerChannel> channel,
-                      java.util.function.Function<ServerBootstrap, io.netty.channel.ChannelFuture> open,
-                      boolean listed) throws InterruptedException, ErrnoException {
-        DeviceDescription description = runtime.description();
+        DeviceRuntime runtime = new DeviceRuntime(description, device, options.limits(), group);
         HostedDevice hosted = new HostedDevice(runtime, where, options, policy);
         try {
             ServerBootstrap bootstrap = new ServerBootstrap()
@@ -157,11 +139,9 @@ public final class VfioUserServer implements AutoCloseable {
             runtime.close();
             throw e;
         }
-        if (listed) {
-            devices.add(hosted);
-            hosted.closeFuture().whenComplete((ok, err) -> devices.remove(hosted));
-            LOG.info("{}: serving {} on {}", description.name(), description.identity(), where);
-        }
+        devices.add(hosted);
+        hosted.closeFuture().whenComplete((ok, err) -> devices.remove(hosted));
+        LOG.info("{}: serving {} on {}", description.name(), description.identity(), where);
         return hosted;
     }
 

@@ -53,7 +53,7 @@ class LayeringTest {
         layer(10, "DeviceStats", "DeviceStatsMXBean", "ProcessFds", "SocketFiles", "TrafficCounter",
                 "HeldConnection");
         layer(11, "HostedDevice");
-        layer(12, "VfioUserServer", "ServerWarmup");
+        layer(12, "VfioUserServer");
         layer(13, "launcher.");
     }
 

@@ -37,16 +37,10 @@ public final class DeviceRuntime implements AutoCloseable {
      * @param scheduler where the summary of lines over that budget is written at the end of an interval
      */
     public DeviceRuntime(DeviceDescription description, VfioUserDevice device, ConnectionLimits limits,
-                         ScheduledExecutorService scheduler) throws ErrnoException {
-        this(description, device, limits, scheduler, "io.vfiouser.device." + description.name());
-    }
-
-    /** With the device's logger named {@code loggerName} (the server's own start-up warm-up device logs apart). */
-    public DeviceRuntime(DeviceDescription description, VfioUserDevice device, ConnectionLimits limits,
-                         ScheduledExecutorService scheduler, String loggerName) throws ErrnoException {
+                  ScheduledExecutorService scheduler) throws ErrnoException {
         this.description = description;
         this.device = device;
-        this.log = LogManager.getLogger(loggerName);
+        this.log = LogManager.getLogger("io.vfiouser.device." + description.name());
         this.warnings = new RateLimitedLog(log, description.name(), limits, scheduler);
         this.stats = new DeviceCounters();
         this.irqGuard = new IrqGuard(description.name(), stats::interruptDropped, stats::interruptFdTampered);
