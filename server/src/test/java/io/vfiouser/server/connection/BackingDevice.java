@@ -1,12 +1,9 @@
 package io.vfiouser.server.connection;
 
-import io.vfiouser.device.DeviceContext;
 import io.vfiouser.device.RegionBacking;
 import io.vfiouser.device.VfioUserDevice;
-import java.nio.ByteBuffer;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.function.IntFunction;
 
 /**
@@ -14,9 +11,12 @@ import java.util.function.IntFunction;
  * ({@link VfioUserDevice#regionBacking}): per region index, what {@link #supply} was given, which may also throw.
  * Records each request as {@code backing N} in the scripted device's calls.
  */
-final class BackingDevice implements VfioUserDevice {
-    final ScriptedDevice scripted = new ScriptedDevice();
+final class BackingDevice extends ForwardingDevice {
     private final Map<Integer, IntFunction<RegionBacking>> backings = new HashMap<>();
+
+    BackingDevice() {
+        super(new ScriptedDevice());
+    }
 
     /** Region {@code index}'s backing comes from {@code supplier} (given the index) when the device is hosted. */
     BackingDevice supply(int index, IntFunction<RegionBacking> supplier) {
@@ -28,36 +28,6 @@ final class BackingDevice implements VfioUserDevice {
     public RegionBacking regionBacking(int region) {
         scripted.calls.add("backing " + region);
         IntFunction<RegionBacking> s = backings.get(region);
-        return s == null ? VfioUserDevice.super.regionBacking(region) : s.apply(region);
-    }
-
-    @Override
-    public CompletableFuture<Void> regionRead(int region, long offset, ByteBuffer dst) {
-        return scripted.regionRead(region, offset, dst);
-    }
-
-    @Override
-    public CompletableFuture<Void> regionWrite(int region, long offset, ByteBuffer src) {
-        return scripted.regionWrite(region, offset, src);
-    }
-
-    @Override
-    public void attached(DeviceContext context) {
-        scripted.attached(context);
-    }
-
-    @Override
-    public void detached() {
-        scripted.detached();
-    }
-
-    @Override
-    public CompletableFuture<Void> reset(io.vfiouser.device.ResetReason reason) {
-        return scripted.reset(reason);
-    }
-
-    @Override
-    public CompletableFuture<Void> quiesce() {
-        return scripted.quiesce();
+        return s == null ? super.regionBacking(region) : s.apply(region);
     }
 }
